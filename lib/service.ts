@@ -1,0 +1,85 @@
+// The frame every service process shares: config, logger, store, bus, the `exit` topic and shutdown.
+// A service supplies `start(ctx)` returning its handlers object (on_<topic> methods) and a close().
+import type pg from 'pg';
+import { Bus } from './bus.js';
+import { loadConfig, type Config } from './config.js';
+import { BitweenError, ConfigError, SchemaError, UnavailableError, errorMessage } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { onShutdown, runAll } from './shutdown.js';
+import { checkSchema, openPool } from './store/pool.js';
+
+/** Exit code for a configuration or schema problem; pm2 treats it as a stop, not a crash (stop_exit_codes). */
+export const EXIT_CONFIG = 78;
+
+export interface ServiceContext {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  db: pg.Pool;
+}
+
+export interface RunningService {
+  /** Object whose on_<topic> methods are subscribed. */
+  handlers: object;
+  /** Topics handled at once, not queued behind slow handlers. */
+  immediate?: string[];
+  /** Phase 1 of shutdown: stop intake, withdraw (e.g. publish no shares). */
+  stop?(): Promise<void>;
+  /** Phase 2: save and release what the service opened. */
+  close(): Promise<void>;
+}
+
+async function waitForSchema(db: pg.Pool, config: Config, log: Logger): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await checkSchema(db, config.databaseUrl);
+      return;
+    } catch (err) {
+      // Postgres may start after us under a process manager: wait for it, but say so once.
+      if (!(err instanceof UnavailableError)) throw err;
+      if (attempt === 0) log.warn(errorMessage(err) + ': retrying');
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5000)));
+    }
+  }
+}
+
+export async function runService(name: string, start: (ctx: ServiceContext) => Promise<RunningService>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`bitween-${name}: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const log = createLogger(name, config.logLevel);
+  const db = openPool(config.databaseUrl);
+  const bus = new Bus({ redisUrl: config.redisUrl, namespace: config.namespace, service: name, log });
+  let running: RunningService | undefined;
+
+  const shutdown = onShutdown(log, () =>
+    runAll(log, [
+      ['stop taking messages', () => bus.unsubscribeAll()],
+      ['finish queued messages', () => bus.drain()],
+      ['withdraw', () => running?.stop?.()],
+      [`close ${name}`, () => running?.close()],
+      ['close the bus', () => bus.close()],
+      ['close the store', () => db.end()],
+    ]),
+  );
+  process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection: ${errorMessage(err)}`));
+
+  try {
+    await waitForSchema(db, config, log);
+    running = await start({ config, log, bus, db });
+    await bus.subscribe('exit', () => shutdown('exit topic'), { immediate: true });
+    const topics = await bus.serve(running.handlers, { immediate: running.immediate });
+    log.info({ namespace: config.namespace, topics: ['exit', ...topics] }, `bitween-${name} ready`);
+    process.send?.('ready'); // pm2 wait_ready
+  } catch (err) {
+    const known = err instanceof SchemaError || err instanceof BitweenError;
+    log.fatal({ err: known ? undefined : err }, `cannot start: ${errorMessage(err)}`);
+    await Promise.allSettled([bus.close(), db.end()]);
+    process.exit(err instanceof SchemaError ? EXIT_CONFIG : 1);
+  }
+}

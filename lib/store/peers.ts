@@ -1,0 +1,17 @@
+// Contact addresses known for a hash: where `add_hash` and `recheck_handles` dial.
+import type { Db } from './pool.js';
+
+export interface PeerAddress {
+  address: string;
+  port: number;
+}
+
+export async function addressesForHash(db: Db, infoHash: string): Promise<PeerAddress[]> {
+  const { rows } = await db.query<PeerAddress>(
+    `SELECT DISTINCT host(a.address) AS address, a.port
+       FROM contact_addresses a JOIN contact_shares s USING (jid, resource)
+      WHERE s.info_hash = $1`,
+    [infoHash],
+  );
+  return rows;
+}
