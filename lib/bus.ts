@@ -98,6 +98,11 @@ export class Bus {
     return redis;
   }
 
+  /** The publishing connection, for plain commands (state keys, heartbeats). */
+  get redis(): Redis {
+    return this.pub;
+  }
+
   channel(topic: string): string {
     return `${this.namespace}:${topic}`;
   }

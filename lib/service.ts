@@ -5,6 +5,7 @@ import { Bus } from './bus.js';
 import { loadConfig, type Config } from './config.js';
 import { BitweenError, ConfigError, SchemaError, UnavailableError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { startHeartbeat } from './heartbeat.js';
 import { onShutdown, runAll } from './shutdown.js';
 import { checkSchema, openPool } from './store/pool.js';
 
@@ -23,6 +24,8 @@ export interface RunningService {
   handlers: object;
   /** Topics handled at once, not queued behind slow handlers. */
   immediate?: string[];
+  /** Facts for the heartbeat that `bitween status` shows (port, counts, connection, mapping). */
+  facts?(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Phase 1 of shutdown: stop intake, withdraw (e.g. publish no shares). */
   stop?(): Promise<void>;
   /** Phase 2: save and release what the service opened. */
@@ -56,12 +59,14 @@ export async function runService(name: string, start: (ctx: ServiceContext) => P
   const db = openPool(config.databaseUrl);
   const bus = new Bus({ redisUrl: config.redisUrl, namespace: config.namespace, service: name, log });
   let running: RunningService | undefined;
+  let heartbeat: { stop(): Promise<void> } | undefined;
 
   const shutdown = onShutdown(log, () =>
     runAll(log, [
       ['stop taking messages', () => bus.unsubscribeAll()],
       ['finish queued messages', () => bus.drain()],
       ['withdraw', () => running?.stop?.()],
+      ['stop the heartbeat', () => heartbeat?.stop()],
       [`close ${name}`, () => running?.close()],
       ['close the bus', () => bus.close()],
       ['close the store', () => db.end()],
@@ -75,6 +80,7 @@ export async function runService(name: string, start: (ctx: ServiceContext) => P
     await bus.subscribe('exit', () => shutdown('exit topic'), { immediate: true });
     const topics = await bus.serve(running.handlers, { immediate: running.immediate });
     log.info({ namespace: config.namespace, topics: ['exit', ...topics] }, `bitween-${name} ready`);
+    heartbeat = startHeartbeat(bus.redis, config.namespace, name, () => running?.facts?.() ?? {}, log);
     process.send?.('ready'); // pm2 wait_ready
   } catch (err) {
     const known = err instanceof SchemaError || err instanceof BitweenError;
