@@ -38,6 +38,9 @@ export interface Config {
   readonly webHost: string;
   readonly webPort: number;
   readonly webToken: string | undefined;
+  /** BITWEEN_UPLOAD_LIMIT / BITWEEN_DOWNLOAD_LIMIT, bytes per second, default 0 (unlimited). */
+  readonly uploadLimit: number;
+  readonly downloadLimit: number;
   /** BITWEEN_PROGRESS_INTERVAL_MS, default 2000: how often download progress is written to the store. */
   readonly progressIntervalMs: number;
 }
@@ -127,6 +130,8 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     webHost: str(env, 'BITWEEN_WEB_HOST', '127.0.0.1'),
     webPort: int(env, 'BITWEEN_WEB_PORT', 8737, 1, 65535),
     webToken: optional(env, 'BITWEEN_WEB_TOKEN'),
+    uploadLimit: int(env, 'BITWEEN_UPLOAD_LIMIT', 0, 0, Number.MAX_SAFE_INTEGER),
+    downloadLimit: int(env, 'BITWEEN_DOWNLOAD_LIMIT', 0, 0, Number.MAX_SAFE_INTEGER),
     progressIntervalMs: int(env, 'BITWEEN_PROGRESS_INTERVAL_MS', 2000, 100, 3_600_000),
   });
 }

@@ -1,0 +1,14 @@
+// What the torrent service's modules share: the session, the store, the bus, config and log.
+import type pg from 'pg';
+import type WebTorrent from 'webtorrent';
+import type { Bus } from '../../lib/bus.js';
+import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/log.js';
+
+export interface TorrentContext {
+  client: WebTorrent;
+  db: pg.Pool;
+  bus: Bus;
+  config: Config;
+  log: Logger;
+}

@@ -1,0 +1,32 @@
+// Connects a torrent to the contact addresses the store knows for its hash. Addresses come from contacts
+// and are untrusted: unless BITWEEN_ALLOW_LOOPBACK is on, loopback addresses are refused, so a contact
+// cannot aim this client at services on the node itself (Redis, Postgres, the web dashboard).
+import type { Torrent } from 'webtorrent';
+import { addressesForHash } from '../../lib/store/peers.js';
+import { isLoopback, peerAddress } from '../../lib/validate.js';
+import type { TorrentContext } from './context.js';
+
+export async function dialContacts(ctx: TorrentContext, torrent: Torrent, infoHash: string): Promise<{ dialled: string[]; refused: string[] }> {
+  const dialled: string[] = [];
+  const refused: string[] = [];
+  for (const { address, port } of await addressesForHash(ctx.db, infoHash)) {
+    const peer = peerAddress(address, port);
+    if (!ctx.config.allowLoopback && isLoopback(address)) {
+      refused.push(peer);
+      continue;
+    }
+    if (torrent.destroyed) break;
+    // addPeer ignores a peer it already has, so dialling the same address again is harmless.
+    torrent.addPeer(peer);
+    dialled.push(peer);
+  }
+  if (refused.length > 0) {
+    await ctx.bus.publishError(
+      'add_hash',
+      new Error(`refused to dial loopback address${refused.length > 1 ? 'es' : ''} ${refused.join(', ')} for ${infoHash}: set BITWEEN_ALLOW_LOOPBACK=true only for tests and single-machine setups`),
+      infoHash,
+    );
+  }
+  if (dialled.length > 0) ctx.log.debug({ infoHash, peers: dialled }, 'dialled contact addresses');
+  return { dialled, refused };
+}

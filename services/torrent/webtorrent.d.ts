@@ -1,0 +1,73 @@
+// The part of webtorrent 3's API bitween uses (the package ships no types).
+declare module 'webtorrent' {
+  import { EventEmitter } from 'node:events';
+
+  export interface TorrentFile {
+    name: string;
+    path: string;
+    length: number;
+  }
+
+  export interface Torrent extends EventEmitter {
+    infoHash: string;
+    name: string;
+    length: number;
+    downloaded: number;
+    uploaded: number;
+    downloadSpeed: number;
+    uploadSpeed: number;
+    progress: number;
+    numPeers: number;
+    done: boolean;
+    ready: boolean;
+    destroyed: boolean;
+    path: string;
+    pieceLength: number;
+    lastPieceLength: number;
+    pieces: unknown[];
+    files: TorrentFile[];
+    magnetURI: string;
+    torrentFile: Uint8Array;
+    bitfield: { buffer: Uint8Array; get(index: number): boolean } | undefined;
+    addPeer(peer: string): boolean;
+    destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error) => void): void;
+  }
+
+  export interface AddOptions {
+    path?: string;
+    bitfield?: Uint8Array;
+    skipVerify?: boolean;
+    announce?: string[];
+    announceList?: string[][];
+    createdBy?: string;
+  }
+
+  export interface Options {
+    dht?: boolean;
+    tracker?: boolean;
+    lsd?: boolean;
+    utp?: boolean;
+    natUpnp?: boolean;
+    natPmp?: boolean;
+    webSeeds?: boolean;
+    utPex?: boolean;
+    torrentPort?: number;
+    uploadLimit?: number;
+    downloadLimit?: number;
+    maxConns?: number;
+  }
+
+  export default class WebTorrent extends EventEmitter {
+    constructor(opts?: Options);
+    torrents: Torrent[];
+    torrentPort: number;
+    listening: boolean;
+    downloadSpeed: number;
+    uploadSpeed: number;
+    add(id: string | Uint8Array, opts?: AddOptions, ontorrent?: (t: Torrent) => void): Torrent;
+    seed(input: string, opts?: AddOptions, onseed?: (t: Torrent) => void): Torrent;
+    get(id: string): Promise<Torrent | null>;
+    remove(id: string | Torrent, opts?: { destroyStore?: boolean }, cb?: (err?: Error) => void): Promise<void>;
+    destroy(cb?: (err?: Error) => void): void;
+  }
+}
