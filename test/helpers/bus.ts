@@ -39,9 +39,9 @@ export class TestBus {
   private record(topic: string, raw: string): void {
     let m: Seen;
     try {
-      const { args, kwargs } = decodePayload(raw);
-      m = { topic, raw, args, kwargs };
-      if (topic === 'error') m.error = JSON.parse(raw);
+      // `error` payloads are the contract's {service, topic, error, payload} object, not args/kwargs.
+      if (topic === 'error') m = { topic, raw, args: [], kwargs: {}, error: JSON.parse(raw) };
+      else m = { topic, raw, ...decodePayload(raw) };
     } catch {
       m = { topic, raw, args: [], kwargs: {} };
     }
