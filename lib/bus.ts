@@ -122,6 +122,8 @@ export class Bus {
     const expected = err instanceof BitweenError;
     if (expected) this.log.warn({ topic, payload: payload.slice(0, 200) }, `${topic}: ${error}`);
     else this.log.error({ topic, payload: payload.slice(0, 200), err }, `${topic}: ${error}`);
+    // An error about an `error` message would be received again and loop forever: log it only.
+    if (topic === 'error') return;
     try {
       await this.pub.publish(this.channel('error'), JSON.stringify({ service: this.service, topic, error, payload }));
     } catch (pubErr) {
@@ -131,6 +133,10 @@ export class Bus {
 
   async subscribe(topic: string, fn: Handler, options: { immediate?: boolean } = {}): Promise<void> {
     this.handlers.set(topic, { fn, immediate: options.immediate ?? false });
+    // ioredis 5.11 writes a SUBSCRIBE issued between TCP connect and its ready check (CLIENT SETINFO, then
+    // INFO) at once; the INFO then fails with "Connection in subscriber mode" and start-up dies. Seen when
+    // Postgres answers faster than Redis (unix socket). Later reconnects resubscribe on their own.
+    if (this.sub.status !== 'ready') await new Promise<void>((resolve) => this.sub.once('ready', () => resolve()));
     await this.sub.subscribe(this.channel(topic));
   }
 
@@ -185,6 +191,12 @@ export class Bus {
       await this.unsubscribeAll();
       await this.queue.catch(() => undefined);
       for (const redis of [this.sub, this.pub]) {
+        // quit() waits behind queued commands, and those wait for Redis forever (maxRetriesPerRequest:
+        // null): with Redis away, drop the connection, which fails them, instead of hanging the shutdown.
+        if (redis.status !== 'ready') {
+          redis.disconnect();
+          continue;
+        }
         try {
           await redis.quit();
         } catch {

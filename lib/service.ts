@@ -46,10 +46,20 @@ async function waitForSchema(db: pg.Pool, config: Config, log: Logger): Promise<
   }
 }
 
-export async function runService(name: string, start: (ctx: ServiceContext) => Promise<RunningService>): Promise<void> {
+export interface ServiceOptions {
+  /** Rules of this service on the config (throw ConfigError), checked before anything is opened. */
+  checkConfig?(config: Config): void;
+}
+
+export async function runService(
+  name: string,
+  start: (ctx: ServiceContext) => Promise<RunningService>,
+  options: ServiceOptions = {},
+): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
+    options.checkConfig?.(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`bitween-${name}: ${err.message}\n`);

@@ -1,0 +1,153 @@
+// The dashboard in a real headless Chromium. Node A is a real torrent service sharing a file; node B runs
+// the torrent service and the dashboard. A contact's share appears on B's page without a reload, one click
+// downloads it with live progress, and B's bytes equal A's. A share named like markup stays text.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { sha1File, writeRandomFile } from '../helpers/files.js';
+import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
+import { startWeb, type WebService } from '../helpers/web.js';
+
+const FILE_SIZE = 2 * 1024 * 1024;
+/** B downloads at 1 MiB/s, so the page shows progress between 0 and 100% for about two seconds. */
+const DOWNLOAD_LIMIT = 1024 * 1024;
+
+let a: TorrentNode;
+let b: TorrentNode;
+let web: WebService;
+let browser: TestBrowser;
+let page: Page;
+let dialogs: string[];
+let answer: { accept: boolean };
+let share: { hash: string; name: string; size: number; path: string };
+
+before(async () => {
+  [a, b, browser] = await Promise.all([createTorrentNode('wa'), createTorrentNode('wb'), launchBrowser()]);
+  await Promise.all([a.start(), b.start({ BITWEEN_DOWNLOAD_LIMIT: String(DOWNLOAD_LIMIT) })]);
+  web = await startWeb(b.env);
+
+  const path = join(a.dir, 'share', 'holiday.bin');
+  await writeRandomFile(path, FILE_SIZE);
+  const since = a.bus.mark();
+  await a.bus.publish('generate_torrent', [path]);
+  const added = await a.bus.waitFor('torrent_added', (m) => m.kwargs.path === path, 20000, since);
+  share = { hash: String(added.args[0]), name: 'holiday.bin', size: FILE_SIZE, path };
+
+  ({ page, dialogs, answer } = await browser.newPage());
+  await page.goto(`${web.url}/`);
+  // Subscribed to events and the lists loaded: from here on, changes must arrive live.
+  await page.locator('#live[data-state="live"]').waitFor({ timeout: 10000 });
+  await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+});
+
+after(async () => {
+  await browser?.close();
+  await web?.service.stop();
+  await Promise.all([a?.cleanup(), b?.cleanup()]);
+});
+
+const notReloaded = () => page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded === true);
+const shareRow = (hash: string) => page.locator(`#shares tbody tr[data-hash="${hash}"]`);
+const torrentRow = (hash: string) => page.locator(`#torrents tbody tr[data-hash="${hash}"]`);
+
+test('the page shows the services and no torrents yet', async () => {
+  await page.locator('#services li[data-service="torrent"].up').waitFor({ timeout: 5000 });
+  await page.locator('#services li[data-service="web"].up').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#services li[data-service="xmpp"]').textContent(), 'xmpp down');
+  assert.equal(await page.locator('#torrents tbody tr').count(), 0);
+  assert.equal(await page.locator('#torrents-empty').isVisible(), true);
+});
+
+test("a contact's share appears without a reload, downloads on a click, and B's bytes equal A's", { timeout: 60000 }, async () => {
+  // What the XMPP service does when a contact publishes: store the share and address, announce it.
+  await storeContactShare(b, { jid: 'alice@example.test', infoHash: share.hash, name: share.name, size: share.size, address: '127.0.0.1', port: a.port });
+  await b.bus.publish('shares_updated', ['alice@example.test']);
+  const row = shareRow(share.hash);
+  await row.waitFor({ timeout: 5000 });
+  assert.equal(await row.locator('td.name').textContent(), 'holiday.bin');
+  assert.equal(await row.locator('td.size').textContent(), '2.00 MiB');
+  assert.equal(await row.locator('.contact.online').textContent(), 'alice@example.test');
+
+  const since = b.bus.mark();
+  await row.getByRole('button', { name: 'Download' }).click();
+  await b.bus.waitFor('add_hash', (m) => m.args[0] === share.hash, 5000, since);
+
+  // Live progress: the bar moves between 0 and 100% while the download runs.
+  const mine = torrentRow(share.hash);
+  await page.waitForFunction(
+    (hash) => {
+      const bar = document.querySelector<HTMLProgressElement>(`#torrents tr[data-hash="${hash}"] progress`);
+      return bar !== null && bar.value > 0 && bar.value < 1;
+    },
+    share.hash,
+    { timeout: 15000, polling: 50 },
+  );
+  assert.equal(await mine.locator('td.state').textContent(), 'downloading');
+
+  await page.waitForFunction((hash) => document.querySelector(`#torrents tr[data-hash="${hash}"] td.state`)?.textContent === 'seeding', share.hash, {
+    timeout: 30000,
+  });
+  await b.bus.waitFor('torrent_done', (m) => m.args[0] === share.hash, 5000, since);
+  assert.equal(await mine.locator('.pct').textContent(), '100%');
+  assert.equal(await mine.locator('td.name').textContent(), 'holiday.bin');
+  // The share list follows too: B has it now.
+  await row.locator('.own', { hasText: 'have it' }).waitFor({ timeout: 5000 });
+
+  assert.equal(await sha1File(join(b.savePath, 'holiday.bin')), await sha1File(share.path));
+  assert.ok(await notReloaded(), 'the page was not reloaded');
+});
+
+test("a contact's share named like markup is shown as text, and nothing runs", async () => {
+  const name = '<img src=x onerror=alert(1)>';
+  const hash = randomBytes(20).toString('hex');
+  await storeContactShare(b, { jid: 'mallory@example.test', infoHash: hash, name, size: 1234, address: '127.0.0.1', port: 9 });
+  await b.bus.publish('shares_updated', ['mallory@example.test']);
+  await page.getByText(name, { exact: true }).waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await shareRow(hash).locator('td.name').textContent(), name);
+  assert.match(await shareRow(hash).locator('td.name').innerHTML(), /^&lt;img src=x onerror=alert\(1\)&gt;$/);
+  assert.equal(await page.locator('img').count(), 0);
+  assert.deepEqual(dialogs, []);
+
+  // Search narrows the list as one types, still without a reload.
+  await page.locator('#search').fill('holiday');
+  await shareRow(hash).waitFor({ state: 'detached', timeout: 5000 });
+  assert.equal(await shareRow(share.hash).count(), 1);
+  await page.locator('#search').fill('');
+  await shareRow(hash).waitFor({ timeout: 5000 });
+  assert.deepEqual(dialogs, []);
+  assert.ok(await notReloaded(), 'the page was not reloaded');
+});
+
+test('Delete asks first, then removes the download and its files (not the contact\'s)', async () => {
+  const downloaded = join(b.savePath, 'holiday.bin');
+  const row = torrentRow(share.hash);
+  answer.accept = false;
+  await row.getByRole('button', { name: 'Delete' }).click();
+  assert.deepEqual(dialogs, ['confirm: Delete the downloaded files of holiday.bin from this machine?']);
+  assert.ok(existsSync(downloaded), 'nothing deleted when the question is declined');
+
+  const since = b.bus.mark();
+  answer.accept = true;
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await b.bus.waitFor('torrent_removed', (m) => m.args[0] === share.hash && m.kwargs.deleteFiles === true, 10000, since);
+  await row.waitFor({ state: 'detached', timeout: 5000 });
+  // Offered again by the contact: downloadable once more.
+  await shareRow(share.hash).getByRole('button', { name: 'Download' }).waitFor({ timeout: 5000 });
+  assert.equal(existsSync(downloaded), false);
+  assert.ok(existsSync(share.path), "A's original is untouched");
+  assert.ok(await notReloaded(), 'the page was not reloaded');
+});
+
+test('a bad action is reported on the page in one line', async () => {
+  await page.locator('#share-path').fill('/no/such/folder');
+  await page.getByRole('button', { name: 'Share' }).click();
+  // The torrent service refuses it on the bus; the page matches the `error` report to its request.
+  await page.locator('#messages li', { hasText: 'sharing /no/such/folder: path does not exist' }).waitFor({ timeout: 10000 });
+  await page.locator('#share-path').fill('relative/path');
+  await page.getByRole('button', { name: 'Share' }).click();
+  await page.locator('#messages li', { hasText: 'the path must be absolute' }).waitFor({ timeout: 5000 });
+});
