@@ -25,6 +25,9 @@ export interface Config {
   /** BITWEEN_UPNP / BITWEEN_NATPMP, default true: which port-mapping protocols the nat service tries. */
   readonly upnp: boolean;
   readonly natpmp: boolean;
+  /** BITWEEN_NAT_LEASE_SECONDS, default 7200 (2 h, NAT-PMP's recommended lifetime): the lease asked of the
+   *  router; the nat service renews at half the granted lease. Short leases are for tests. */
+  readonly natLeaseSeconds: number;
   /** BITWEEN_IPV4 / BITWEEN_IPV6, default true: which address families are published. */
   readonly ipv4: boolean;
   readonly ipv6: boolean;
@@ -122,6 +125,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     torrentPort: int(env, 'BITWEEN_TORRENT_PORT', 0, 0, 65535),
     upnp: bool(env, 'BITWEEN_UPNP', true),
     natpmp: bool(env, 'BITWEEN_NATPMP', true),
+    natLeaseSeconds: int(env, 'BITWEEN_NAT_LEASE_SECONDS', 7200, 2, 604800),
     ipv4: bool(env, 'BITWEEN_IPV4', true),
     ipv6: bool(env, 'BITWEEN_IPV6', true),
     logLevel,

@@ -7,9 +7,37 @@ export const StateKey = {
   torrentPort: 'torrent.listen_port',
   /** nat service: { addresses: string[] } own interface addresses and the router's external IPv4 */
   addresses: 'nat.addresses',
-  /** nat service: { externalPort, protocol, externalIp, expiresAt } or null when nothing is mapped */
+  /** nat service: NatMappingState (externalPort null when nothing is mapped); also the status `bitween status` shows */
   mapping: 'nat.mapping',
 } as const;
+
+/** Value of StateKey.addresses, sorted (IPv4 first); changes are announced as `addresses_changed` [addresses]. */
+export interface NatAddressesState {
+  addresses: string[];
+}
+
+/** Value of StateKey.mapping: what the router maps for the BitTorrent port, and how the NAT service fares. */
+export interface NatMappingState {
+  /** off: both protocols disabled; waiting: no torrent port known yet; searching: first attempt running;
+   *  mapped; retrying: the last attempt failed (see lastError); stopped: the service exited and removed its mapping. */
+  status: 'off' | 'waiting' | 'searching' | 'mapped' | 'retrying' | 'stopped';
+  externalPort: number | null;
+  internalPort: number | null;
+  protocol: 'natpmp' | 'upnp-igd1' | 'upnp-igd2' | null;
+  /** The router's external IPv4 address, when one answered. */
+  externalIp: string | null;
+  /** ISO times: when the router drops the mapping unless renewed, and when the service renews it. */
+  expiresAt: string | null;
+  renewAt: string | null;
+  /** The last failure in plain words, and when; kept after a later success (history for `bitween status`). */
+  lastError: string | null;
+  lastErrorAt: string | null;
+  /** When the next attempt runs after a failure. */
+  nextAttemptAt: string | null;
+  /** The protocols the config enables, in the order they are tried. */
+  protocols: ('natpmp' | 'upnp')[];
+  updatedAt: string;
+}
 
 export async function setState(db: Db, key: string, value: unknown): Promise<void> {
   await db.query(

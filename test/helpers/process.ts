@@ -19,8 +19,16 @@ export interface ServiceProcess {
   kill9(): Promise<number | string>;
 }
 
-export function startService(name: string, env: Record<string, string>, options: { cwd?: string; argv?: string[] } = {}): ServiceProcess {
-  const child = spawn(process.execPath, [serviceEntry(name), ...(options.argv ?? [])], {
+export interface StartOptions {
+  cwd?: string;
+  argv?: string[];
+  /** A command that runs the service, e.g. ['ip', 'netns', 'exec', NS]: it must exec node in place (same pid). */
+  prefix?: string[];
+}
+
+export function startService(name: string, env: Record<string, string>, options: StartOptions = {}): ServiceProcess {
+  const command = [...(options.prefix ?? []), process.execPath, serviceEntry(name), ...(options.argv ?? [])];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BITWEEN_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,7 +97,7 @@ export function startService(name: string, env: Record<string, string>, options:
 }
 
 /** Waits until the service logged that it is ready (subscribed to its topics). */
-export async function startServiceReady(name: string, env: Record<string, string>, options?: { cwd?: string }): Promise<ServiceProcess> {
+export async function startServiceReady(name: string, env: Record<string, string>, options?: StartOptions): Promise<ServiceProcess> {
   const proc = startService(name, env, options);
   await proc.waitForLine(/bitween-\w+ ready/, 30000);
   return proc;
