@@ -51,3 +51,27 @@ export function startHeartbeat(
     },
   };
 }
+
+/** The service's last heartbeat, or undefined when it is down (key expired or deleted on stop). */
+export async function readHeartbeat(redis: Redis, namespace: string, service: string): Promise<Heartbeat | undefined> {
+  const text = await redis.get(heartbeatKey(namespace, service));
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as Heartbeat;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every service with a heartbeat in the namespace (including ones `bitween status` does not know by name). */
+export async function listHeartbeatServices(redis: Redis, namespace: string): Promise<string[]> {
+  const prefix = heartbeatKey(namespace, '');
+  const names = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 100);
+    for (const key of keys) names.add(key.slice(prefix.length));
+    cursor = next;
+  } while (cursor !== '0');
+  return [...names].sort();
+}

@@ -1,0 +1,126 @@
+// `bitween ls`: own torrents from the store, with peers and rates from the torrent service's heartbeat when
+// it is up (the store knows what is kept; only the running session knows who is connected right now).
+import { errorMessage } from '../lib/errors.js';
+import { listTorrents, type TorrentRow } from '../lib/store/torrents.js';
+import { formatPercent, formatRate, formatSize, json, shortHash, table } from './format.js';
+import { out } from './run.js';
+import type { Session } from './session.js';
+
+export interface LiveTorrent {
+  peers: number | null;
+  downloadRate: number | null;
+  uploadRate: number | null;
+}
+
+export interface ListedTorrent extends LiveTorrent {
+  infoHash: string;
+  name: string | null;
+  size: number | null;
+  bytesDone: number;
+  /** 0..1, null while the size is unknown (metadata not yet fetched) */
+  progress: number | null;
+  state: string;
+  origin: string;
+  savePath: string;
+  addedAt: string;
+  completedAt: string | null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * Per-torrent live figures from the torrent service's heartbeat facts: `transfers` as a list of
+ * { infoHash, peers, downloadSpeed, uploadSpeed } (or keyed by hash). Missing figures stay null.
+ */
+export function liveTorrents(facts: Record<string, unknown> | undefined): Map<string, LiveTorrent> {
+  const live = new Map<string, LiveTorrent>();
+  const list = facts?.transfers;
+  const entries: [string, Record<string, unknown>][] = [];
+  if (Array.isArray(list)) {
+    for (const t of list) {
+      if (typeof t !== 'object' || t === null) continue;
+      const r = t as Record<string, unknown>;
+      const hash = r.infoHash ?? r.hash;
+      if (typeof hash === 'string') entries.push([hash.toLowerCase(), r]);
+    }
+  } else if (typeof list === 'object' && list !== null) {
+    for (const [hash, t] of Object.entries(list)) if (typeof t === 'object' && t !== null) entries.push([hash.toLowerCase(), t as Record<string, unknown>]);
+  }
+  for (const [hash, r] of entries) {
+    live.set(hash, {
+      peers: num(r.peers ?? r.numPeers),
+      downloadRate: num(r.downloadRate ?? r.downloadSpeed),
+      uploadRate: num(r.uploadRate ?? r.uploadSpeed),
+    });
+  }
+  return live;
+}
+
+export function listed(row: TorrentRow, live: LiveTorrent | undefined): ListedTorrent {
+  const size = row.totalSize;
+  const progress = row.status === 'seeding' ? 1 : size ? Math.min(1, row.bytesDone / size) : size === 0 ? 1 : null;
+  return {
+    infoHash: row.infoHash,
+    name: row.name,
+    size,
+    bytesDone: row.bytesDone,
+    progress,
+    state: row.status,
+    origin: row.origin,
+    savePath: row.savePath,
+    addedAt: row.addedAt.toISOString(),
+    completedAt: row.completedAt?.toISOString() ?? null,
+    peers: live?.peers ?? null,
+    downloadRate: live?.downloadRate ?? null,
+    uploadRate: live?.uploadRate ?? null,
+  };
+}
+
+export function renderTorrents(torrents: ListedTorrent[], width?: number): string {
+  if (torrents.length === 0) return 'no torrents yet: `bitween share PATH` shares one, `bitween get HASH` fetches one';
+  const columns = [
+    { header: 'HASH', value: (t: ListedTorrent) => shortHash(t.infoHash) },
+    { header: 'NAME', value: (t: ListedTorrent) => t.name ?? '(fetching metadata)', flex: true, minWidth: 10 },
+    { header: 'SIZE', value: (t: ListedTorrent) => formatSize(t.size), align: 'right' as const },
+    { header: 'DONE', value: (t: ListedTorrent) => formatPercent(t.progress), align: 'right' as const },
+    { header: 'STATE', value: (t: ListedTorrent) => t.state },
+    { header: 'PEERS', value: (t: ListedTorrent) => (t.peers === null ? '-' : String(t.peers)), align: 'right' as const },
+    { header: 'DOWN', value: (t: ListedTorrent) => formatRate(t.downloadRate), align: 'right' as const },
+    { header: 'UP', value: (t: ListedTorrent) => formatRate(t.uploadRate), align: 'right' as const },
+  ];
+  return table(torrents, columns, width);
+}
+
+/** "all torrents: 2 peers, down 1.50 MiB/s, up 0 B/s" from the torrent service's facts. */
+export function sessionTotals(facts: Record<string, unknown>): string {
+  const peers = num(facts.peers);
+  return `all torrents: ${peers === null ? '-' : peers} peer${peers === 1 ? '' : 's'}, down ${formatRate(num(facts.downloadSpeed))}, up ${formatRate(num(facts.uploadSpeed))}`;
+}
+
+export async function lsCommand(session: Session, options: { json?: boolean }): Promise<number> {
+  const rows = await listTorrents(await session.db());
+  // Live figures are extra: without Redis or the torrent service the list still shows, with "-".
+  let facts: Record<string, unknown> | undefined;
+  let warning: string | undefined;
+  try {
+    facts = (await session.heartbeat('torrent'))?.facts;
+    if (!facts && rows.length > 0) warning = 'the torrent service is not running: peers and rates unknown (`bitween status`)';
+  } catch (err) {
+    warning = `${errorMessage(err)} (peers and rates unknown)`;
+  }
+  const live = liveTorrents(facts);
+  const torrents = rows.map((r) => listed(r, live.get(r.infoHash)));
+  if (options.json) {
+    await out(json(torrents));
+  } else {
+    let text = renderTorrents(torrents);
+    // Without per-torrent figures, the session's totals are still worth a line.
+    if (facts && live.size === 0 && torrents.length > 0) text += `
+${sessionTotals(facts)}`;
+    await out(text);
+  }
+  if (warning) process.stderr.write(`bitween: ${warning}\n`);
+  return 0;
+}
