@@ -63,6 +63,21 @@ export const SERVICE_REDIS_OPTIONS = {
   retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
 } as const;
 
+/** How long close() waits for Redis to answer before it drops the connection. */
+const REPLY_WAIT_MS = 1000;
+
+/** `promise`'s value, or `fallback` once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    timer.unref();
+    void promise.then((v) => {
+      clearTimeout(timer);
+      resolve(v);
+    });
+  });
+}
+
 export class Bus {
   readonly namespace: string;
   private readonly service: string;
@@ -159,7 +174,7 @@ export class Bus {
   /** Stops taking messages; handlers already queued still run. */
   async unsubscribeAll(): Promise<void> {
     this.handlers.clear();
-    if (this.sub.status === 'ready') await this.sub.unsubscribe().catch(() => undefined);
+    if (this.sub.status === 'ready') await within(this.sub.unsubscribe().catch(() => undefined), REPLY_WAIT_MS, undefined);
   }
 
   /** Resolves when every message received so far has been handled. */
@@ -192,16 +207,10 @@ export class Bus {
       await this.queue.catch(() => undefined);
       for (const redis of [this.sub, this.pub]) {
         // quit() waits behind queued commands, and those wait for Redis forever (maxRetriesPerRequest:
-        // null): with Redis away, drop the connection, which fails them, instead of hanging the shutdown.
-        if (redis.status !== 'ready') {
-          redis.disconnect();
-          continue;
-        }
-        try {
-          await redis.quit();
-        } catch {
-          redis.disconnect();
-        }
+        // null); Redis may also go away between the status check and the reply. Then drop the connection
+        // rather than hang the shutdown (what is still queued is never sent).
+        const quit = redis.status === 'ready' && (await within(redis.quit().then(() => true, () => false), REPLY_WAIT_MS, false));
+        if (!quit) redis.disconnect();
       }
     })();
     return this.closing;

@@ -29,8 +29,6 @@ export class TestBus {
     this.pub = new Redis(redisUrl);
     // Tests that restart Redis expect connection errors; ioredis retries on its own.
     for (const r of [this.sub, this.pub]) r.on('error', () => undefined);
-    // Tests that restart Redis expect connection errors; ioredis reconnects on its own.
-    for (const r of [this.sub, this.pub]) r.on('error', () => undefined);
     this.sub.on('pmessage', (_p, channel: string, raw: string) => this.record(channel.slice(namespace.length + 1), raw));
   }
 
