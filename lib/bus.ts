@@ -5,6 +5,7 @@
 import { Redis } from 'ioredis';
 import { BadInputError, BitweenError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
+import { within } from './within.js';
 
 export interface Message {
   readonly topic: string;
@@ -65,18 +66,6 @@ export const SERVICE_REDIS_OPTIONS = {
 
 /** How long close() waits for Redis to answer before it drops the connection. */
 const REPLY_WAIT_MS = 1000;
-
-/** `promise`'s value, or `fallback` once `ms` have passed. */
-function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(fallback), ms);
-    timer.unref();
-    void promise.then((v) => {
-      clearTimeout(timer);
-      resolve(v);
-    });
-  });
-}
 
 export class Bus {
   readonly namespace: string;

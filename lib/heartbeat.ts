@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from './log.js';
+import { within } from './within.js';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TTL_S = 6;
@@ -33,6 +34,8 @@ export function startHeartbeat(
 ): { stop(): Promise<void> } {
   const startedAt = new Date().toISOString();
   const beat = async () => {
+    // While Redis is away a beat would only queue up; the key expires and status shows the service down.
+    if (redis.status !== 'ready') return;
     try {
       const value: Heartbeat = { service, pid: process.pid, version: VERSION, startedAt, updatedAt: new Date().toISOString(), facts: await facts() };
       await redis.set(heartbeatKey(namespace, service), JSON.stringify(value), 'EX', HEARTBEAT_TTL_S);
@@ -46,8 +49,8 @@ export function startHeartbeat(
   return {
     async stop() {
       clearInterval(timer);
-      // Gone means down at once, not after the TTL.
-      await redis.del(heartbeatKey(namespace, service)).catch(() => undefined);
+      // Gone means down at once, not after the TTL; with Redis away the TTL does it.
+      if (redis.status === 'ready') await within(redis.del(heartbeatKey(namespace, service)).catch(() => 0), 1000, 0);
     },
   };
 }

@@ -1,5 +1,5 @@
 // One shutdown path for signals, the `exit` topic and fatal errors: run the close function under a
-// deadline below pm2's kill_timeout (10 s in ecosystem.config.cjs); a second signal exits at once.
+// deadline below pm2's kill_timeout (10 s in ecosystem.config.js); a second signal exits at once.
 import type { Logger } from './log.js';
 import { errorMessage } from './errors.js';
 

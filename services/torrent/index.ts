@@ -31,6 +31,15 @@ await runService('torrent', async ({ config, log, bus, db }) => {
       peers: [...registry.values()].reduce((n, t) => n + (t.numPeers ?? 0), 0),
       downloadSpeed: Math.round(client.downloadSpeed),
       uploadSpeed: Math.round(client.uploadSpeed),
+      // Per torrent only for those moving bytes or unfinished: the heartbeat stays small with 5,000 shares.
+      transfers: [...registry.entries()]
+        .filter(([, t]) => !t.done || t.numPeers > 0)
+        .map(([infoHash, t]) => ({
+          infoHash,
+          peers: t.numPeers,
+          downloadSpeed: Math.round(t.downloadSpeed),
+          uploadSpeed: Math.round(t.uploadSpeed),
+        })),
     }),
     async close() {
       await runAll(log, [

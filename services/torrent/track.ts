@@ -63,7 +63,11 @@ export function startProgressLoop(ctx: TorrentContext, registry: Registry): { fl
       last.set(infoHash, bytes);
       try {
         await saveProgress(ctx.db, infoHash, bytes, bitfieldOf(torrent));
-        await ctx.bus.publish('torrent_progress', [infoHash, bytes, torrent.length, Math.round(torrent.downloadSpeed), torrent.numPeers]);
+        // Not awaited: during a Redis outage the publish waits in ioredis's queue, and the store must
+        // keep receiving progress meanwhile.
+        ctx.bus
+          .publish('torrent_progress', [infoHash, bytes, torrent.length, Math.round(torrent.downloadSpeed), torrent.numPeers])
+          .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'progress not published'));
       } catch (err) {
         ctx.log.warn({ infoHash, err: errorMessage(err) }, 'could not save progress');
       }

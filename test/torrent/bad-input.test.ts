@@ -1,6 +1,7 @@
 // Bad input on every topic → exactly one `error` message naming the topic; nothing stored is lost and the
 // service still answers.
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { listTorrents } from '../../lib/store/torrents.js';
@@ -57,6 +58,15 @@ for (const [topic, payload, error] of cases) {
     assert.equal(a.bus.count('error', since), 1);
   });
 }
+
+test('an empty folder → one error that says it is empty', async () => {
+  const empty = join(a.dir, 'empty', 'sub');
+  await mkdir(empty, { recursive: true });
+  const since = a.bus.mark();
+  await a.bus.publish('generate_torrent', [join(a.dir, 'empty')]);
+  const m = await a.bus.waitFor('error', () => true, 5000, since);
+  assert.match(m.error!.error, /holds no files: nothing to share/);
+});
 
 test('a loopback address from a contact is refused with the setting off', async () => {
   await storeContactShare(a, { infoHash: HASH, name: 'bait', size: 1, address: '127.0.0.1', port: 6379 });
