@@ -2,7 +2,7 @@
 // online in order, `npm stop` (dist/cli/stop.js) takes them down in order with every torrent still stored and
 // every process exiting 0, and an `exit` topic stops the services for good (pm2 does not restart them).
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { REDIS_URL, TestBus, newNamespace } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { writeRandomFile, writeRandomFolder } from './helpers/files.js';
 import { freePort } from './helpers/ports.js';
+import { runNode } from './helpers/cli.js';
 import { ROOT } from './helpers/process.js';
 
 const run = promisify(execFile);
@@ -173,19 +174,7 @@ describe('pm2', () => {
     assert.deepEqual(stored.map((r) => (r as { info_hash: string }).info_hash), [...hashes].sort());
 
     const exitsBefore = exits().length;
-    const stop = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [STOP], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    const stop = await runNode(STOP, [], { env, cwd: ROOT, timeoutMs: 60000 });
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal(stop.stdout, STOP_ORDER.map((n) => `stopped ${n}\n`).join(''));
 

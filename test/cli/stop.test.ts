@@ -2,7 +2,7 @@
 // under a real pm2 daemon; stop takes them down one after the other, xmpp → torrent → nat, each one gone
 // before the next is asked. Without a daemon it says so and starts none.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { newNamespace, REDIS_URL } from '../helpers/bus.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runNode, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { ROOT, serviceEntry } from '../helpers/process.js';
 
@@ -45,20 +45,8 @@ after(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function npmStop(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [STOP], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function npmStop(): Promise<CliResult> {
+  return runNode(STOP, [], { env, cwd: ROOT, timeoutMs: 60000 });
 }
 
 /** pino's `time` of the first log line of `app` whose msg matches. */

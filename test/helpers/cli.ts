@@ -11,17 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/**
- * `env` is the whole BITWEEN_* environment (nothing leaks in from the test's own); the working folder is
- * the temp dir, so no `.env` of the repository is read unless `cwd` says so.
- */
-export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Runs `node script args…` with exactly `env`, collects its output; rejects when it outlives timeoutMs. */
+export function runNode(script: string, args: string[], options: { env: Record<string, string | undefined>; cwd: string; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: options.cwd ?? tmpdir(),
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, [script, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -29,13 +22,25 @@ export function runCli(args: string[], env: Record<string, string>, options: { c
     const timeoutMs = options.timeoutMs ?? 30000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`bitween ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${script} ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/**
+ * `env` is the whole BITWEEN_* environment (nothing leaks in from the test's own); the working folder is
+ * the temp dir, so no `.env` of the repository is read unless `cwd` says so.
+ */
+export function runCli(args: string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode(CLI, args, {
+    cwd: options.cwd ?? tmpdir(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    timeoutMs: options.timeoutMs,
   });
 }
 
