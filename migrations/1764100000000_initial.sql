@@ -27,11 +27,15 @@ CREATE TABLE contacts (
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per contact resource that published shares (own account's other resources included).
+-- One row per contact resource that published shares or was seen online (own account's other resources
+-- included). fingerprint/version remember what its entry last said, so a repeated notification (PEP sends
+-- duplicates; every reconnect re-sends the last item) costs no rewrite and no page fetch.
 CREATE TABLE contact_resources (
   jid           text NOT NULL,
   resource      text NOT NULL,
   online        boolean NOT NULL DEFAULT false,
+  fingerprint   text,                        -- hash of the entry's shares (or page version) and addresses
+  version       text,                        -- page-set version of a list published in pages, else NULL
   updated_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (jid, resource)
 );
@@ -46,6 +50,10 @@ CREATE TABLE contact_shares (
   FOREIGN KEY (jid, resource) REFERENCES contact_resources ON DELETE CASCADE
 );
 CREATE INDEX contact_shares_info_hash ON contact_shares (info_hash);
+-- `browse TERM` matches name substrings (ILIKE '%term%'): a trigram index answers that without reading
+-- every contact's every share (pg_trgm ships with PostgreSQL and is a trusted extension since 13).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX contact_shares_name_trgm ON contact_shares USING gin (name gin_trgm_ops);
 
 CREATE TABLE contact_addresses (
   jid           text NOT NULL,
@@ -70,4 +78,5 @@ DROP TABLE contact_addresses;
 DROP TABLE contact_shares;
 DROP TABLE contact_resources;
 DROP TABLE contacts;
+DROP EXTENSION IF EXISTS pg_trgm;
 DROP TABLE torrents;

@@ -1,0 +1,179 @@
+// bitween-xmpp: the address book. Logs in, keeps roster and presence, publishes own shares over PEP and
+// collects contacts' shares into the store (INTERFACE.md §2, §5).
+import { hostname } from 'node:os';
+import type { Element } from '@xmpp/client';
+import { UnavailableError, BadInputError, errorMessage } from '../../lib/errors.js';
+import type { Message } from '../../lib/bus.js';
+import { runService, type ServiceContext } from '../../lib/service.js';
+import { takeArgs } from '../../lib/validate.js';
+import { discoInfo, NS_DISCO_INFO } from './caps.js';
+import { Collector } from './collect.js';
+import { XmppConnection } from './connection.js';
+import { OwnAddresses } from './own-addresses.js';
+import { Publisher } from './publish.js';
+import { Roster } from './roster.js';
+
+/** Own addresses can change without anyone telling us (DHCP, interface up): look every so often. */
+const ADDRESS_CHECK_MS = 30_000;
+
+function requirePort(value: unknown): number {
+  const n = typeof value === 'string' && /^\d{1,5}$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new BadInputError(`${JSON.stringify(value)} is not a port (1-65535)`);
+  }
+  return n;
+}
+
+/** Topic handlers while no account is configured: say so once (at start), refuse what needs XMPP. */
+class IdleHandlers {
+  private refuse(topic: string): never {
+    throw new UnavailableError(`no XMPP account configured for ${topic}: set BITWEEN_JID and BITWEEN_PASSWORD and restart bitween-xmpp`);
+  }
+  on_publish_shares(): void {}
+  on_set_port(): void {}
+  on_add_contact(): void {
+    this.refuse('add_contact');
+  }
+  on_remove_contact(): void {
+    this.refuse('remove_contact');
+  }
+}
+
+class XmppHandlers {
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly roster: Roster,
+    private readonly addresses: OwnAddresses,
+  ) {}
+
+  async on_publish_shares(m: Message): Promise<void> {
+    takeArgs('publish_shares', m.args, 0, 0);
+    await this.publisher.request('publish_shares', true);
+  }
+
+  async on_set_port(m: Message): Promise<void> {
+    const [port] = takeArgs('set_port', m.args, 1, 1);
+    this.addresses.extraPorts.add(requirePort(port));
+    await this.publisher.request('set_port');
+  }
+
+  async on_add_contact(m: Message): Promise<void> {
+    const [jid] = takeArgs('add_contact', m.args, 1, 1);
+    await this.roster.addContact(jid);
+  }
+
+  async on_remove_contact(m: Message): Promise<void> {
+    const [jid] = takeArgs('remove_contact', m.args, 1, 1);
+    await this.roster.removeContact(jid);
+  }
+
+  // Events of the torrent service that change what we publish.
+  async on_bt_ready(m: Message): Promise<void> {
+    const [port] = m.args;
+    if (port !== undefined) this.addresses.listenPort = requirePort(port);
+    await this.publisher.request('bt_ready');
+  }
+
+  /** The NAT service saw the own addresses change (it also keeps them in node_state). */
+  async on_addresses_changed(): Promise<void> {
+    await this.publisher.request('addresses_changed');
+  }
+
+  async on_torrent_added(): Promise<void> {
+    await this.publisher.request('torrent_added');
+  }
+
+  async on_torrent_removed(): Promise<void> {
+    await this.publisher.request('torrent_removed');
+  }
+}
+
+async function start({ config, log, bus, db }: ServiceContext) {
+  if (!config.jid || !config.password) {
+    const missing = [!config.jid && 'BITWEEN_JID', !config.password && 'BITWEEN_PASSWORD'].filter(Boolean).join(' and ');
+    log.warn(`no XMPP account configured (${missing} not set): set it and restart bitween-xmpp; waiting idle`);
+    return { handlers: new IdleHandlers(), close: async () => undefined };
+  }
+
+  const conn = new XmppConnection({
+    jid: config.jid,
+    password: config.password,
+    service: config.xmppService,
+    defaultResource: `bitween-${hostname()}`,
+    log,
+  });
+  const addresses = new OwnAddresses(db, config);
+  const publisher = new Publisher({ conn, db, log, addresses, allowLoopback: config.allowLoopback });
+  const roster = new Roster({
+    conn,
+    db,
+    bus,
+    log,
+    autoAccept: config.autoAccept,
+    onContactGone: (jid) => collector.forget(jid),
+    onContactTrusted: (jid) => collector.fetchItem(jid),
+  });
+  const collector: Collector = new Collector({
+    conn,
+    db,
+    bus,
+    log,
+    allowLoopback: config.allowLoopback,
+    trusts: (jid) => roster.trusts(jid),
+    onOwnItem: (resources) => publisher.learn(resources),
+  });
+  await collector.load();
+
+  conn.client.iqCallee.get(NS_DISCO_INFO, 'query', (ctx) => discoInfo(ctx.element.attrs.node));
+
+  conn.on('stanza', (el: Element) => {
+    const work = el.is('presence')
+      ? roster.onPresence(el)
+      : el.is('message')
+        ? roster.inOrder(async () => collector.onMessage(el) || log.debug({ from: el.attrs.from, type: el.attrs.type }, 'ignored a message'))
+        : Promise.resolve();
+    work.catch((err) => log.error({ err: errorMessage(err), stanza: el.name }, `handling a ${el.name} failed: ${errorMessage(err)}`));
+  });
+
+  // Every login: roster first (the server forwards subscription stanzas only after it), then presence with
+  // caps (contacts' items follow), then learn our account's other resources and publish.
+  let session = 0;
+  conn.on('online', () => {
+    const mine = ++session;
+    void (async () => {
+      try {
+        await roster.sync();
+        await roster.sendPresence();
+        await publisher.fetchOwnItem();
+        if (mine === session) await publisher.request('login', true);
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, `after login: ${errorMessage(err)}`);
+      }
+    })();
+  });
+  conn.start();
+
+  const addressTimer = setInterval(() => {
+    publisher.request('address check').catch((err) => log.warn({ err: errorMessage(err) }, 'republish after address check failed'));
+  }, ADDRESS_CHECK_MS);
+  addressTimer.unref();
+
+  return {
+    handlers: new XmppHandlers(publisher, roster, addresses),
+    // Phase 1: contacts see this resource without shares, then unavailable, then the session ends.
+    async stop() {
+      clearInterval(addressTimer);
+      try {
+        await publisher.withdraw();
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'could not withdraw the shares at exit');
+      }
+      if (conn.online) await roster.sendUnavailable().catch(() => undefined);
+      await collector.stop();
+      await conn.stop();
+    },
+    async close() {},
+  };
+}
+
+void runService('xmpp', start);

@@ -1,0 +1,207 @@
+// Publishing own shares over PEP: own torrents from the store, addresses × ports from node_state, and the
+// other resources of this account as learned from our own notifications (two devices on one account must
+// not erase each other). Requests coalesce: while one publish runs, at most one more waits, and it reads
+// the store when it starts, so it covers every request made meanwhile.
+import { xml, type Element } from '@xmpp/client';
+import type pg from 'pg';
+import { errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { listOwnShares } from '../../lib/store/torrents.js';
+import type { XmppConnection } from './connection.js';
+import type { OwnAddresses } from './own-addresses.js';
+import {
+  LIMITS,
+  NODE_SHARES,
+  NS_PUBSUB,
+  NS_PUBSUB_OWNER,
+  byteLength,
+  checkName,
+  fingerprint,
+  lastItemPayload,
+  nodeConfigForm,
+  pageNode,
+  parseUserShares,
+  planPublication,
+  publishIq,
+  type ResourceShares,
+  type Share,
+} from './wire.js';
+
+export interface PublisherOptions {
+  conn: XmppConnection;
+  db: pg.Pool;
+  log: Logger;
+  addresses: OwnAddresses;
+  allowLoopback: boolean;
+}
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb/]/g;
+
+/** Own torrent names made acceptable to contacts (they drop what fails wire.ts's checks). */
+export function sanitizeName(name: string): string {
+  let out = name.replace(UNSAFE, '\ufffd');
+  while (Buffer.byteLength(out) > LIMITS.nameBytes) out = out.slice(0, -1);
+  if (out === '' || out === '.' || out === '..') out = `_${out}`;
+  return out;
+}
+
+export class Publisher {
+  /** Other resources of this account, from its own PEP notifications. */
+  private readonly others = new Map<string, ResourceShares>();
+  private readonly log: Logger;
+  private lastKey: string | undefined;
+  /** Our entry as contacts should see it now; an own notification that says otherwise means overwritten. */
+  private expectedOwn: string | undefined;
+  /** Page nodes we wrote last time, to delete those a shorter list no longer needs. */
+  private lastPages = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
+  private queuedForce = false;
+  private withdrawn = false;
+
+  constructor(private readonly o: PublisherOptions) {
+    this.log = o.log.child({ component: 'publish' });
+  }
+
+  private get resource(): string {
+    return this.o.conn.jid?.resource ?? '';
+  }
+
+  /** Our account's item as published by any of its resources (ours included). */
+  learn(resources: ResourceShares[]): void {
+    this.others.clear();
+    for (const r of resources) if (r.resource !== this.resource) this.others.set(r.resource, r);
+    const mine = resources.find((r) => r.resource === this.resource);
+    if (mine?.paged) this.lastPages = Math.max(this.lastPages, mine.paged.pages);
+    if (this.expectedOwn !== undefined && !this.withdrawn && (!mine || fingerprint(mine) !== this.expectedOwn)) {
+      // Another device of this account published without our entry (or an old one of it): put it back.
+      this.log.info({ others: [...this.others.keys()] }, 'our entry in the account item is missing or old: republishing');
+      this.request('own entry overwritten', true).catch((err) => this.log.warn({ err: errorMessage(err) }, 'republish failed'));
+    }
+  }
+
+  /** Before the first publish of a session: learn the other resources from the item as it stands. */
+  async fetchOwnItem(): Promise<void> {
+    try {
+      const result = await this.o.conn.request(
+        xml('iq', { type: 'get', to: this.o.conn.bare }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NODE_SHARES, max_items: '1' }))),
+      );
+      const payload = lastItemPayload(result.getChild('pubsub', NS_PUBSUB)?.getChild('items'));
+      if (!payload) return;
+      const { resources } = parseUserShares(payload, { allowLoopback: this.o.allowLoopback });
+      this.expectedOwn = undefined;
+      this.learn(resources);
+    } catch (err) {
+      // item-not-found: nothing published yet on this account.
+      if ((err as { condition?: string }).condition !== 'item-not-found') {
+        this.log.debug({ err: errorMessage(err) }, 'could not read our own item');
+      }
+    }
+  }
+
+  /** Publishes soon; `force` publishes even when nothing changed (after a login, on `publish_shares`). */
+  request(reason: string, force = false): Promise<void> {
+    if (!this.o.conn.online || this.withdrawn) return Promise.resolve(); // the next login publishes
+    this.queuedForce ||= force;
+    if (!this.queued) {
+      const next = this.chain.then(() => {
+        const f = this.queuedForce;
+        this.queued = undefined;
+        this.queuedForce = false;
+        return this.publishNow(reason, f);
+      });
+      this.queued = next;
+      this.chain = next.catch(() => undefined);
+    }
+    return this.queued;
+  }
+
+  private async ownShares(): Promise<Share[]> {
+    const rows = await listOwnShares(this.o.db);
+    const out: Share[] = [];
+    for (const r of rows) {
+      const name = sanitizeName(r.name);
+      if (checkName(name) || !(r.size >= 0)) {
+        this.log.warn({ infoHash: r.infoHash, name: r.name }, 'own torrent left out: its name cannot be published');
+        continue;
+      }
+      out.push({ infoHash: r.infoHash, name, size: r.size });
+    }
+    return out;
+  }
+
+  private async publishNow(reason: string, force: boolean): Promise<void> {
+    if (!this.o.conn.online || this.withdrawn) return;
+    const started = performance.now();
+    const [shares, addresses] = await Promise.all([this.ownShares(), this.o.addresses.current()]);
+    const read = performance.now();
+    const plan = planPublication({ resource: this.resource, shares, addresses }, [...this.others.values()]);
+    const key = plan.main.toString();
+    if (!force && key === this.lastKey) return;
+    const planned = performance.now();
+    if (plan.omitted.length > 0) {
+      this.log.warn({ omitted: plan.omitted }, 'the account item is full: left out other resources (they republish themselves)');
+    }
+    for (const [i, page] of plan.pages.entries()) await this.publishItem(pageNode(this.resource, i + 1), page);
+    this.expectedOwn = this.parsedOwnFingerprint(plan.main);
+    await this.publishItem(NODE_SHARES, plan.main);
+    this.lastKey = key;
+    await this.deletePagesAbove(plan.pages.length);
+    this.log.info(
+      {
+        reason,
+        shares: shares.length,
+        addresses: addresses.length,
+        pages: plan.pages.length,
+        bytes: byteLength(plan.main),
+        ms: Math.round(performance.now() - started),
+        readMs: +(read - started).toFixed(1),
+        planMs: +(planned - read).toFixed(1),
+      },
+      'shares published',
+    );
+  }
+
+  /** On exit: this resource with no shares, other resources kept. */
+  async withdraw(): Promise<void> {
+    await this.chain;
+    if (this.withdrawn || !this.o.conn.online) return;
+    this.withdrawn = true;
+    const plan = planPublication({ resource: this.resource, shares: [], addresses: [] }, [...this.others.values()]);
+    await this.publishItem(NODE_SHARES, plan.main);
+    await this.deletePagesAbove(0);
+    this.log.info('published this resource without shares');
+  }
+
+  private parsedOwnFingerprint(main: Element): string | undefined {
+    const mine = parseUserShares(main, { allowLoopback: this.o.allowLoopback }).resources.find((r) => r.resource === this.resource);
+    return mine ? fingerprint(mine) : undefined;
+  }
+
+  private async publishItem(node: string, payload: Element): Promise<void> {
+    try {
+      await this.o.conn.request(publishIq(node, payload));
+    } catch (err) {
+      // An existing node with other settings (e.g. made by another client) refuses our publish-options:
+      // set them (presence access, one item) rather than publish with looser ones, then try once more.
+      if ((err as { condition?: string }).condition !== 'conflict') throw err;
+      this.log.info({ node }, 'node exists with other settings: reconfiguring it to presence access, one item');
+      await this.o.conn.request(
+        xml('iq', { type: 'set' }, xml('pubsub', { xmlns: NS_PUBSUB_OWNER }, xml('configure', { node }, nodeConfigForm('http://jabber.org/protocol/pubsub#node_config')))),
+      );
+      await this.o.conn.request(publishIq(node, payload));
+    }
+  }
+
+  private async deletePagesAbove(count: number): Promise<void> {
+    for (let page = count + 1; page <= this.lastPages; page++) {
+      try {
+        await this.o.conn.request(xml('iq', { type: 'set' }, xml('pubsub', { xmlns: NS_PUBSUB_OWNER }, xml('delete', { node: pageNode(this.resource, page) }))));
+      } catch (err) {
+        if ((err as { condition?: string }).condition !== 'item-not-found') this.log.debug({ page, err: errorMessage(err) }, 'could not delete an old page node');
+      }
+    }
+    this.lastPages = count;
+  }
+}

@@ -1,0 +1,191 @@
+// Two xmpp services (alice, bob) on a real Prosody publish and collect each other's shares: late join,
+// live updates, restart of one service, a Prosody restart, exit, and a list too big for one stanza.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { listContactResources, listContactShares } from '../../lib/store/contacts.js';
+import { startProsody, type Prosody } from '../fixtures/prosody.js';
+import { befriend, createXmppNode, randomHash, waitForOutput, type XmppNode } from '../helpers/xmpp.js';
+
+describe('xmpp: publish and collect between two services', () => {
+  let prosody: Prosody;
+  let alice: XmppNode;
+  let bob: XmppNode;
+  const aliceShares = [
+    { infoHash: randomHash(), name: 'holiday', size: 1234 },
+    { infoHash: randomHash(), name: 'Fotos & <Videos> "2026"', size: 0 },
+    { infoHash: randomHash(), name: 'Ünïcødé — 写真', size: 9_007_199_254_740_991 },
+  ];
+
+  /** Waits for bob to store a change of alice's list, then returns it. */
+  async function bobSeesAlice(since: number, match: (shares: { infoHash: string }[]) => boolean = () => true) {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      await bob.bus.waitFor('shares_updated', (m) => m.args[0] === alice.jid, Math.max(1, deadline - Date.now()), since);
+      const shares = await listContactShares(bob.db.pool, alice.jid);
+      if (match(shares)) return shares;
+      since = bob.bus.seen.length;
+    }
+  }
+
+  before(async () => {
+    prosody = await startProsody();
+    alice = await createXmppNode(prosody, 'alice', { listenPort: 51413 });
+    bob = await createXmppNode(prosody, 'bob', { listenPort: 51414 });
+    await befriend(prosody, alice, bob);
+  });
+
+  after(async () => {
+    await alice?.close();
+    await bob?.close();
+    await prosody?.close();
+  });
+
+  test('a node that starts after its contact published gets the list, with addresses', async () => {
+    await alice.addShares(aliceShares);
+    await alice.start();
+    const since = bob.bus.mark();
+    await bob.start();
+    const shares = await bobSeesAlice(since);
+    assert.deepEqual(
+      shares.map((s) => ({ infoHash: s.infoHash, name: s.name, size: s.size })).sort((a, b) => a.infoHash.localeCompare(b.infoHash)),
+      [...aliceShares].sort((a, b) => a.infoHash.localeCompare(b.infoHash)),
+    );
+    const [res] = await listContactResources(bob.db.pool, alice.jid);
+    assert.equal(res!.resource, alice.resource);
+    assert.ok(res!.addresses.some((a) => a.address === '127.0.0.1' && a.port === 51413), JSON.stringify(res!.addresses));
+    assert.ok(res!.addresses.every((a) => a.port === 51413));
+    // and alice got bob's (empty) entry
+    await alice.bus.waitFor('shares_updated', (m) => m.args[0] === bob.jid);
+  });
+
+  test('a live change reaches the contact; a repeated publish changes nothing', async () => {
+    const extra = { infoHash: randomHash(), name: 'new one', size: 42 };
+    await alice.addShares([extra]);
+    let since = bob.bus.mark();
+    await alice.bus.publish('publish_shares');
+    const shares = await bobSeesAlice(since, (s) => s.length === 4);
+    assert.ok(shares.some((s) => s.infoHash === extra.infoHash && s.name === 'new one' && s.size === 42));
+    aliceShares.push(extra);
+
+    since = bob.bus.mark();
+    const aliceSince = alice.bus.mark();
+    const lines = alice.proc!.output.length;
+    await alice.bus.publish('publish_shares');
+    await waitForOutput(alice.proc!, /"reason":"publish_shares".*shares published/, lines);
+    // a marker change after the duplicate: exactly one update reaches bob, for the marker
+    const marker = { infoHash: randomHash(), name: 'marker', size: 1 };
+    await alice.addShares([marker]);
+    await alice.bus.publish('publish_shares');
+    await bobSeesAlice(since, (s) => s.length === 5);
+    assert.equal(bob.bus.count('shares_updated', since), 1);
+    assert.equal(alice.bus.count('error', aliceSince), 0);
+    aliceShares.push(marker);
+  });
+
+  test('set_port adds the mapped port to the published addresses; bad input is one error, not a crash', async () => {
+    const since = bob.bus.mark();
+    await alice.bus.publishRaw('set_port', '40000');
+    await bobSeesAlice(since);
+    const [res] = await listContactResources(bob.db.pool, alice.jid);
+    assert.ok(res!.addresses.some((a) => a.address === '127.0.0.1' && a.port === 40000));
+    assert.ok(res!.addresses.some((a) => a.address === '127.0.0.1' && a.port === 51413));
+
+    const errSince = alice.bus.mark();
+    await alice.bus.publishRaw('set_port', '0');
+    const err = await alice.bus.waitFor('error', () => true, 5000, errSince);
+    assert.match(err.error!.error, /not a port/);
+    await alice.bus.publishRaw('add_contact', 'not a jid');
+    await alice.bus.waitFor('error', (m) => m.error!.topic === 'add_contact', 5000, errSince);
+    assert.equal(alice.proc!.child.exitCode, null);
+  });
+
+  test("restarting bob's xmpp service alone re-collects and republishes", async () => {
+    const bobShare = { infoHash: randomHash(), name: 'bob-share', size: 7 };
+    await bob.stop();
+    // while bob is away, alice's list changes and bob gets a share of his own
+    const whileAway = { infoHash: randomHash(), name: 'while bob was away', size: 3 };
+    await alice.addShares([whileAway]);
+    const lines = alice.proc!.output.length;
+    await alice.bus.publish('publish_shares');
+    await waitForOutput(alice.proc!, /"shares":6/, lines);
+    await bob.addShares([bobShare]);
+    const since = bob.bus.mark();
+    const aliceSince = alice.bus.mark();
+    await bob.start();
+    const shares = await bobSeesAlice(since, (s) => s.length === 6);
+    assert.ok(shares.some((s) => s.infoHash === whileAway.infoHash));
+    await alice.bus.waitFor('shares_updated', (m) => m.args[0] === bob.jid, 10000, aliceSince);
+    const onAlice = await listContactShares(alice.db.pool, bob.jid);
+    assert.deepEqual(onAlice.map((s) => s.infoHash), [bobShare.infoHash]);
+    aliceShares.push(whileAway);
+  });
+
+  test('a Prosody restart is survived: both reconnect and republish', async () => {
+    const onlineBefore = alice.proc!.output.filter((l) => l.includes('XMPP online')).length;
+    const bobOnlineBefore = bob.proc!.output.filter((l) => l.includes('XMPP online')).length;
+    const lines = alice.proc!.output.length;
+    await prosody.stop();
+    await waitForOutput(alice.proc!, /XMPP connection lost/, lines);
+    // a change while the server is down is published after the reconnect, unasked
+    const duringOutage = { infoHash: randomHash(), name: 'during the outage', size: 11 };
+    await alice.addShares([duringOutage]);
+    const since = bob.bus.mark();
+    await prosody.start();
+    const shares = await bobSeesAlice(since, (s) => s.some((x) => x.infoHash === duringOutage.infoHash));
+    assert.equal(shares.length, 7);
+    assert.ok(alice.proc!.output.filter((l) => l.includes('XMPP online')).length > onlineBefore);
+    assert.ok(bob.proc!.output.filter((l) => l.includes('XMPP online')).length > bobOnlineBefore);
+    aliceShares.push(duringOutage);
+  });
+
+  test('5,000 own shares publish without losing the session and reach the contact intact', async () => {
+    const many = Array.from({ length: 5000 }, (_, i) => ({
+      infoHash: randomHash(),
+      name: `share ${i} — ${'ü&<>'.repeat(i % 7)}${'x'.repeat(i % 90)}`,
+      size: i * 1_000_003,
+    }));
+    await alice.addShares(many);
+    const since = bob.bus.mark();
+    await alice.bus.publish('publish_shares');
+    const shares = await bobSeesAlice(since, (s) => s.length === 5000 + aliceShares.length);
+    const expected = new Map([...aliceShares, ...many].map((s) => [s.infoHash, s]));
+    for (const s of shares) {
+      const want = expected.get(s.infoHash);
+      assert.ok(want, `unexpected share ${s.infoHash}`);
+      assert.equal(s.name, want.name);
+      assert.equal(s.size, want.size);
+    }
+    assert.equal(new Set(shares.map((s) => s.infoHash)).size, expected.size);
+    const log = await prosody.log();
+    assert.doesNotMatch(log, /too big/i);
+    assert.equal(alice.proc!.output.filter((l) => l.includes('XMPP online')).length, 2); // start and the Prosody restart only
+    aliceShares.push(...many);
+  });
+
+  test('a shrinking list goes back to one item and the contact follows', async () => {
+    await alice.db.pool.query(`DELETE FROM torrents WHERE name LIKE 'share %'`);
+    aliceShares.splice(7);
+    const since = bob.bus.mark();
+    await alice.bus.publish('publish_shares');
+    const shares = await bobSeesAlice(since, (s) => s.length === 7);
+    assert.deepEqual(new Set(shares.map((s) => s.infoHash)), new Set(aliceShares.map((s) => s.infoHash)));
+  });
+
+  test("alice exits: bob's store shows her resource with no shares, offline", async () => {
+    const since = bob.bus.mark();
+    await alice.bus.publish('exit');
+    assert.equal(await alice.proc!.exited, 0);
+    await bobSeesAlice(since, (s) => s.length === 0);
+    const deadline = Date.now() + 5000;
+    let res;
+    do {
+      [res] = await listContactResources(bob.db.pool, alice.jid);
+      if (res && !res.online) break;
+      await new Promise((r) => setTimeout(r, 20));
+    } while (Date.now() < deadline);
+    assert.equal(res!.resource, alice.resource);
+    assert.equal(res!.shares, 0);
+    assert.equal(res!.online, false);
+    assert.deepEqual(res!.addresses, []);
+  });
+});
