@@ -32,8 +32,8 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-async function waitForSchema(db: pg.Pool, config: Config, log: Logger): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+async function waitForSchema(db: pg.Pool, config: Config, log: Logger, stopping: () => boolean): Promise<void> {
+  for (let attempt = 0; !stopping(); attempt++) {
     try {
       await checkSchema(db, config.databaseUrl);
       return;
@@ -71,8 +71,14 @@ export async function runService(
   let running: RunningService | undefined;
   let heartbeat: { stop(): Promise<void> } | undefined;
 
-  const shutdown = onShutdown(log, () =>
-    runAll(log, [
+  // A signal may come while start-up is still running: let start-up finish (it stops at the next step),
+  // so that what it opened is closed in order, instead of closing the store under its feet.
+  let stopping = false;
+  let starting: Promise<void> = Promise.resolve();
+  const shutdown = onShutdown(log, async () => {
+    stopping = true;
+    await starting.catch(() => undefined);
+    await runAll(log, [
       ['stop taking messages', () => bus.unsubscribeAll()],
       ['finish queued messages', () => bus.drain()],
       ['withdraw', () => running?.stop?.()],
@@ -80,19 +86,26 @@ export async function runService(
       [`close ${name}`, () => running?.close()],
       ['close the bus', () => bus.close()],
       ['close the store', () => db.end()],
-    ]),
-  );
+    ]);
+  });
   process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection: ${errorMessage(err)}`));
 
-  try {
-    await waitForSchema(db, config, log);
+  starting = (async () => {
+    await waitForSchema(db, config, log, () => stopping);
+    if (stopping) return;
     running = await start({ config, log, bus, db });
+    if (stopping) return;
     await bus.subscribe('exit', () => shutdown('exit topic'), { immediate: true });
     const topics = await bus.serve(running.handlers, { immediate: running.immediate });
     log.info({ namespace: config.namespace, topics: ['exit', ...topics] }, `bitween-${name} ready`);
     heartbeat = startHeartbeat(bus.redis, config.namespace, name, () => running?.facts?.() ?? {}, log);
     process.send?.('ready'); // pm2 wait_ready
+  })();
+  try {
+    await starting;
   } catch (err) {
+    if (stopping) return; // the shutdown in progress closes what is open and exits
+
     const known = err instanceof SchemaError || err instanceof BitweenError;
     log.fatal({ err: known ? undefined : err }, `cannot start: ${errorMessage(err)}`);
     await Promise.allSettled([bus.close(), db.end()]);
