@@ -1,5 +1,6 @@
 // Read-only views of contacts' shares for the CLI and the dashboard: what can be fetched, from whom, and
 // whether they are online; plus finding a full info-hash from the prefix a user typed.
+import type pg from 'pg';
 import type { Db } from './pool.js';
 
 export interface OfferingContact {
@@ -31,8 +32,33 @@ interface ShareRow {
   own: string | null;
 }
 
+/** One collator for every sort: String#localeCompare builds one per call, ten times slower over 5,000 names. */
+const byText = new Intl.Collator().compare;
+
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Runs a name search with sequential scans discouraged. The planner prices the trigram index
+ * (contact_shares_name_trgm) too high once a term matches a few percent of the rows, and picks a sequential
+ * ILIKE scan instead: measured over 100,000 shares, 44 ms by scan against 8.5 ms through the index for a term
+ * matching 5% of them. SET LOCAL ends with the transaction.
+ */
+async function searchWithTrigramIndex<T extends pg.QueryResultRow>(db: Db, sql: string, params: unknown[]): Promise<T[]> {
+  const client = 'release' in db ? db : await db.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL enable_seqscan = off');
+    const { rows } = await client.query<T>(sql, params);
+    await client.query('COMMIT');
+    return rows;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    if (client !== db) (client as pg.PoolClient).release();
+  }
 }
 
 /**
@@ -51,15 +77,13 @@ export async function browseShares(db: Db, term?: string): Promise<BrowsedShare[
     params.push(`${words[0]!.toLowerCase()}%`);
     where += ` OR s.info_hash LIKE $${params.length}`;
   }
-  const { rows } = await db.query<ShareRow>(
-    `SELECT s.info_hash AS "infoHash", s.name, s.size, s.jid, s.resource, r.online, t.status AS own
+  const sql = `SELECT s.info_hash AS "infoHash", s.name, s.size, s.jid, s.resource, r.online, t.status AS own
        FROM contact_shares s
        JOIN contact_resources r USING (jid, resource)
        LEFT JOIN torrents t ON t.info_hash = s.info_hash
       ${where}
-      ORDER BY s.info_hash, s.jid, s.resource`,
-    params,
-  );
+      ORDER BY s.info_hash, s.jid, s.resource`;
+  const rows = words.length > 0 ? await searchWithTrigramIndex<ShareRow>(db, sql, params) : (await db.query<ShareRow>(sql, params)).rows;
   const byHash = new Map<string, { rows: ShareRow[] }>();
   for (const row of rows) {
     const entry = byHash.get(row.infoHash) ?? { rows: [] };
@@ -79,12 +103,12 @@ export async function browseShares(db: Db, term?: string): Promise<BrowsedShare[
     }
     // Contacts may name one hash differently; show the commonest name (then the first alphabetically).
     const name = [...names].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))[0]![0];
-    const offering = [...contacts.values()].sort((a, b) => Number(b.online) - Number(a.online) || a.jid.localeCompare(b.jid));
+    const offering = [...contacts.values()].sort((a, b) => Number(b.online) - Number(a.online) || byText(a.jid, b.jid));
     // Sizes come from contacts too; the largest claim is the honest upper bound to show.
     const size = Math.max(...group.map((r) => r.size));
     shares.push({ infoHash, name, size, contacts: offering, online: offering.some((c) => c.online), own: group[0]!.own });
   }
-  return shares.sort((a, b) => a.name.localeCompare(b.name) || a.infoHash.localeCompare(b.infoHash));
+  return shares.sort((a, b) => byText(a.name, b.name) || (a.infoHash < b.infoHash ? -1 : 1));
 }
 
 /** Full info-hashes starting with `prefix` (lower-case hex), from own torrents and, if asked, contacts' shares. */
