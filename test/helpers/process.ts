@@ -26,6 +26,12 @@ export interface StartOptions {
   prefix?: string[];
 }
 
+/** Services still running; killed by pid if the test process exits before its cleanup ran. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startService(name: string, env: Record<string, string>, options: StartOptions = {}): ServiceProcess {
   const command = [...(options.prefix ?? []), process.execPath, serviceEntry(name), ...(options.argv ?? [])];
   const child = spawn(command[0]!, command.slice(1), {
@@ -50,7 +56,11 @@ export function startService(name: string, env: Record<string, string>, options:
   child.stderr!.on('data', onData);
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   let gone = false;
-  void exited.then(() => (gone = true));
+  running.add(child);
+  void exited.then(() => {
+    gone = true;
+    running.delete(child);
+  });
 
   const proc: ServiceProcess = {
     child,
