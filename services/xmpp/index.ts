@@ -79,13 +79,8 @@ class XmppHandlers {
     await this.publisher.request('addresses_changed');
   }
 
-  async on_torrent_added(): Promise<void> {
-    await this.publisher.request('torrent_added');
-  }
-
-  async on_torrent_removed(): Promise<void> {
-    await this.publisher.request('torrent_removed');
-  }
+  // torrent_added / torrent_removed need no handler: the torrent service follows each list change with
+  // publish_shares (INTERFACE.md §2), and answering both published every change twice.
 }
 
 async function start({ config, log, bus, db }: ServiceContext) {
