@@ -1,9 +1,12 @@
 // The webtorrent client, configured for friend-to-friend use: peers come only from addresses learned over
 // XMPP, so DHT, trackers, local discovery, PEX and webtorrent's own port mapping (the nat service owns the
 // router) are off. uTP is off too: utp-native is a native addon whose install script npm 11 does not run.
-import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, dirname } from 'node:path';
+import bencode from 'bencode';
 import WebTorrent, { type AddOptions, type Torrent } from 'webtorrent';
-import { UnavailableError } from '../../lib/errors.js';
+import { BadInputError, UnavailableError } from '../../lib/errors.js';
+import { createTorrentFile } from './create.js';
 
 export interface SessionOptions {
   port: number;
@@ -65,10 +68,24 @@ export function whenInfoHash(torrent: Torrent): Promise<void> {
   });
 }
 
-/** Creates a torrent for a file or folder and seeds it from where it lies; resolves once hashed. */
-export function seedPath(client: WebTorrent, path: string): Promise<Torrent> {
+/**
+ * Creates a torrent for a file or folder and seeds it from where it lies; resolves once hashed. The pieces
+ * were just hashed from these bytes, so webtorrent need not verify them again (skipVerify). Sharing what
+ * the session holds already returns that torrent.
+ */
+export async function seedPath(client: WebTorrent, path: string): Promise<Torrent> {
+  let torrentFile: Uint8Array;
+  try {
+    torrentFile = await createTorrentFile(path, 'bitween');
+  } catch (err) {
+    if (err instanceof BadInputError) throw err;
+    throw new Error(`cannot share ${basename(path)}: ${(err as Error).message}`);
+  }
+  const infoHash = createHash('sha1').update(bencode.encode(bencode.decode(torrentFile).info)).digest('hex');
+  const existing = await client.get(infoHash);
+  if (existing) return existing;
   return new Promise((resolve, reject) => {
-    const torrent = client.seed(path, { ...NO_TRACKERS, createdBy: 'bitween' }, (t) => {
+    const torrent = client.add(torrentFile, { ...NO_TRACKERS, path: dirname(path), skipVerify: true }, (t) => {
       torrent.off('error', onError);
       resolve(t);
     });

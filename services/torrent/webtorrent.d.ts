@@ -71,3 +71,11 @@ declare module 'webtorrent' {
     destroy(cb?: (err?: Error) => void): void;
   }
 }
+
+declare module 'create-torrent' {
+  export function parseInput(input: string, opts: object, cb: (err: Error | null, files: any[], singleFile: boolean) => void): void;
+}
+
+declare module 'piece-length' {
+  export default function pieceLength(bytes: number): number;
+}
