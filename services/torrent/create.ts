@@ -73,9 +73,12 @@ async function hashPieces(sources: { file: string; length: number }[], total: nu
   return pieces;
 }
 
-export async function createTorrentFile(path: string, createdBy: string): Promise<Uint8Array> {
+/** The .torrent file and its info-hash (the SHA-1 of the bencoded info dictionary). */
+export async function createTorrentFile(path: string, createdBy: string): Promise<{ torrentFile: Uint8Array; infoHash: string }> {
   const { files, singleFile } = await listFiles(path);
   const name = basename(path);
+  // create-torrent's list leaves out hidden and junk files: a folder of only those holds nothing to share.
+  if (files.length === 0) throw new BadInputError(`folder ${path} holds no files: nothing to share`);
   const total = files.reduce((n, f) => n + f.length, 0);
   if (total === 0) throw new BadInputError(`${path} holds no data: nothing to share`);
   const pieceLength = Math.min(pieceLengthFor(total), MAX_PIECE_LENGTH);
@@ -84,5 +87,7 @@ export async function createTorrentFile(path: string, createdBy: string): Promis
   const info: Record<string, unknown> = { name, 'piece length': pieceLength, pieces };
   if (singleFile) info.length = total;
   else info.files = files;
-  return bencode.encode({ info, 'creation date': Math.ceil(Date.now() / 1000), encoding: 'UTF-8', 'created by': createdBy });
+  const infoHash = createHash('sha1').update(bencode.encode(info)).digest('hex');
+  const torrentFile = bencode.encode({ info, 'creation date': Math.ceil(Date.now() / 1000), encoding: 'UTF-8', 'created by': createdBy });
+  return { torrentFile, infoHash };
 }

@@ -1,5 +1,5 @@
 // The torrent service's topics (INTERFACE.md §2): share, fetch, remove, recheck.
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import type { Message } from '../../lib/bus.js';
 import { BadInputError, NotFoundError } from '../../lib/errors.js';
@@ -20,9 +20,6 @@ async function requireExistingPath(value: unknown): Promise<string> {
   try {
     const s = await stat(path);
     if (!s.isFile() && !s.isDirectory()) throw new BadInputError(`${path} is neither a file nor a folder`);
-    if (s.isDirectory() && !(await readdir(path, { recursive: true, withFileTypes: true })).some((e) => e.isFile())) {
-      throw new BadInputError(`folder ${path} holds no files: nothing to share`);
-    }
   } catch (err) {
     if (err instanceof BadInputError) throw err;
     throw new BadInputError(`path does not exist or cannot be read: ${path}`);

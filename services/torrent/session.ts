@@ -1,9 +1,7 @@
 // The webtorrent client, configured for friend-to-friend use: peers come only from addresses learned over
 // XMPP, so DHT, trackers, local discovery, PEX and webtorrent's own port mapping (the nat service owns the
 // router) are off. uTP is off too: utp-native is a native addon whose install script npm 11 does not run.
-import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
-import bencode from 'bencode';
 import WebTorrent, { type AddOptions, type Torrent } from 'webtorrent';
 import { BadInputError, UnavailableError } from '../../lib/errors.js';
 import { createTorrentFile } from './create.js';
@@ -74,14 +72,14 @@ export function whenInfoHash(torrent: Torrent): Promise<void> {
  * the session holds already returns that torrent.
  */
 export async function seedPath(client: WebTorrent, path: string): Promise<Torrent> {
-  let torrentFile: Uint8Array;
+  let made: Awaited<ReturnType<typeof createTorrentFile>>;
   try {
-    torrentFile = await createTorrentFile(path, 'bitween');
+    made = await createTorrentFile(path, 'bitween');
   } catch (err) {
     if (err instanceof BadInputError) throw err;
     throw new Error(`cannot share ${basename(path)}: ${(err as Error).message}`);
   }
-  const infoHash = createHash('sha1').update(bencode.encode(bencode.decode(torrentFile).info)).digest('hex');
+  const { torrentFile, infoHash } = made;
   const existing = await client.get(infoHash);
   if (existing) return existing;
   return new Promise((resolve, reject) => {
