@@ -27,10 +27,6 @@ export function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
-export function isIpAddress(value: unknown): value is string {
-  return typeof value === 'string' && isIP(value) !== 0;
-}
-
 /** Loopback addresses: 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
 export function isLoopback(ip: string): boolean {
   const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
