@@ -98,7 +98,15 @@ async function start({ config, log, bus, db }: ServiceContext) {
     log,
   });
   const addresses = new OwnAddresses(db, config);
-  const publisher = new Publisher({ conn, db, log, addresses, allowLoopback: config.allowLoopback });
+  const publisher = new Publisher({
+    conn,
+    db,
+    log,
+    addresses,
+    allowLoopback: config.allowLoopback,
+    // A refusal comes back after the request that caused it has returned: report it on the bus all the same.
+    onError: (err) => void bus.publishError('publish_shares', err, ''),
+  });
   const roster = new Roster({
     conn,
     db,

@@ -1,7 +1,9 @@
 // Publishing own shares over PEP: own torrents from the store, addresses × ports from node_state, and the
 // other resources of this account as learned from our own notifications (two devices on one account must
-// not erase each other). Requests coalesce: while one publish runs, at most one more waits, and it reads
-// the store when it starts, so it covers every request made meanwhile.
+// not erase each other). Requests coalesce: while one publish is being prepared, at most one more waits,
+// and it reads the store when it starts, so it covers every request made meanwhile. A publish does not wait
+// for the server's answer to the one before it (the server handles a session's stanzas in order, and it
+// answers only after storing the item, well after contacts have it): at most MAX_UNANSWERED are out.
 import { xml, type Element } from '@xmpp/client';
 import type pg from 'pg';
 import { errorMessage } from '../../lib/errors.js';
@@ -33,7 +35,12 @@ export interface PublisherOptions {
   log: Logger;
   addresses: OwnAddresses;
   allowLoopback: boolean;
+  /** A publish the server refused (after its request returned): reported, the next request tries again. */
+  onError?: (err: Error) => void;
 }
+
+/** Publishes sent but not yet answered by the server; the next waits while this many are out. */
+const MAX_UNANSWERED = 2;
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb/]/g;
@@ -59,6 +66,9 @@ export class Publisher {
   private queued: Promise<void> | undefined;
   private queuedForce = false;
   private withdrawn = false;
+  private readonly unanswered = new Set<Promise<void>>();
+  /** Counts main-item publishes, so that only the newest retries after reconfiguring a node. */
+  private generation = 0;
 
   constructor(private readonly o: PublisherOptions) {
     this.log = o.log.child({ component: 'publish' });
@@ -132,6 +142,7 @@ export class Publisher {
   }
 
   private async publishNow(reason: string, force: boolean): Promise<void> {
+    while (this.unanswered.size >= MAX_UNANSWERED) await Promise.race(this.unanswered);
     if (!this.o.conn.online || this.withdrawn) return;
     const started = performance.now();
     const [shares, addresses] = await Promise.all([this.ownShares(), this.o.addresses.current()]);
@@ -143,29 +154,51 @@ export class Publisher {
     if (plan.omitted.length > 0) {
       this.log.warn({ omitted: plan.omitted }, 'the account item is full: left out other resources (they republish themselves)');
     }
+    // Paged lists go one at a time: pages are answered before the main item that points at them goes out,
+    // and deleting the pages a shorter list no longer needs must not overtake another publish's pages.
+    const serial = plan.pages.length > 0 || this.lastPages > 0;
+    if (serial) while (this.unanswered.size > 0) await Promise.all(this.unanswered);
     for (const [i, page] of plan.pages.entries()) await this.publishItem(pageNode(this.resource, i + 1), page);
     this.expectedOwn = this.parsedOwnFingerprint(plan.main);
-    await this.publishItem(NODE_SHARES, plan.main);
     this.lastKey = key;
-    await this.deletePagesAbove(plan.pages.length);
-    this.log.info(
-      {
-        reason,
-        shares: shares.length,
-        addresses: addresses.length,
-        pages: plan.pages.length,
-        bytes: byteLength(plan.main),
-        ms: Math.round(performance.now() - started),
-        readMs: +(read - started).toFixed(1),
-        planMs: +(planned - read).toFixed(1),
-      },
-      'shares published',
-    );
+    const answered = this.publishItem(NODE_SHARES, plan.main, ++this.generation)
+      .then(() => this.deletePagesAbove(plan.pages.length))
+      .then(
+        () =>
+          this.log.info(
+            {
+              reason,
+              shares: shares.length,
+              addresses: addresses.length,
+              pages: plan.pages.length,
+              bytes: byteLength(plan.main),
+              ms: Math.round(performance.now() - started),
+              readMs: +(read - started).toFixed(1),
+              planMs: +(planned - read).toFixed(1),
+            },
+            'shares published',
+          ),
+        (err: unknown) => {
+          if (this.lastKey === key) this.lastKey = undefined; // the next request publishes again
+          const error = new Error(`publishing ${shares.length} shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`);
+          if (this.o.onError) this.o.onError(error); // it logs too
+          else this.log.error({ reason, err: errorMessage(err) }, error.message);
+        },
+      )
+      .finally(() => this.unanswered.delete(answered));
+    this.unanswered.add(answered);
+    if (serial) await answered;
+  }
+
+  /** Resolves once every publish sent so far has its answer. */
+  async settled(): Promise<void> {
+    await this.chain;
+    while (this.unanswered.size > 0) await Promise.all(this.unanswered);
   }
 
   /** On exit: this resource with no shares, other resources kept. */
   async withdraw(): Promise<void> {
-    await this.chain;
+    await this.settled();
     if (this.withdrawn || !this.o.conn.online) return;
     this.withdrawn = true;
     const plan = planPublication({ resource: this.resource, shares: [], addresses: [] }, [...this.others.values()]);
@@ -179,13 +212,15 @@ export class Publisher {
     return mine ? fingerprint(mine) : undefined;
   }
 
-  private async publishItem(node: string, payload: Element): Promise<void> {
+  /** `generation`: a main-item publish, retried after reconfiguring only while no newer one was sent. */
+  private async publishItem(node: string, payload: Element, generation?: number): Promise<void> {
     try {
       await this.o.conn.request(publishIq(node, payload));
     } catch (err) {
       // An existing node with other settings (e.g. made by another client) refuses our publish-options:
       // set them (presence access, one item) rather than publish with looser ones, then try once more.
       if ((err as { condition?: string }).condition !== 'conflict') throw err;
+      if (generation !== undefined && generation !== this.generation) return; // the newer publish carries the list
       this.log.info({ node }, 'node exists with other settings: reconfiguring it to presence access, one item');
       await this.o.conn.request(
         xml('iq', { type: 'set' }, xml('pubsub', { xmlns: NS_PUBSUB_OWNER }, xml('configure', { node }, nodeConfigForm('http://jabber.org/protocol/pubsub#node_config')))),

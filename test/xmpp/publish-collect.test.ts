@@ -138,6 +138,40 @@ describe('xmpp: publish and collect between two services', () => {
     aliceShares.push(duringOutage);
   });
 
+  test('a burst of changes goes out without waiting for each answer, in order: the contact stores each list in turn', async () => {
+    const aliceSince = alice.bus.mark();
+    const aliceLines = alice.proc!.output.length;
+    const bobLines = bob.proc!.output.length;
+    for (let i = 0; i < 20; i++) {
+      const share = { infoHash: randomHash(), name: `burst ${i}`, size: i };
+      await alice.addShares([share]);
+      aliceShares.push(share);
+      await alice.bus.publish('publish_shares');
+    }
+    const total = aliceShares.length;
+    // Once the server has answered the last list, every publish is answered (it answers a session in order).
+    await waitForOutput(alice.proc!, new RegExp(`"shares":${total},.*shares published`), aliceLines);
+    const counts = (lines: string[], msg: RegExp) =>
+      lines.filter((l) => msg.test(l)).map((l) => JSON.parse(l) as { shares?: number; resources?: { shares: number }[] });
+    const published = counts(alice.proc!.output.slice(aliceLines), /shares published/).map((l) => l.shares!);
+    // Bob stores every list that differs from the one before it (a repeat changes nothing), in the order sent.
+    const expected = published.filter((n, i) => i === 0 || n !== published[i - 1]);
+    const storedAt = new RegExp(`stored the shares of ${alice.jid}`);
+    await waitForOutput(bob.proc!, new RegExp(`"shares":${total},.*stored the shares of ${alice.jid}`), bobLines);
+    const deadline = Date.now() + 15000;
+    let stored: number[] = [];
+    while (Date.now() < deadline) {
+      stored = counts(bob.proc!.output.slice(bobLines), storedAt).map((l) => l.resources![0]!.shares);
+      if (stored.length >= expected.length) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(stored, expected);
+    assert.ok(published.length >= 2, `the burst went out as ${published.length} publish(es)`);
+    const shares = await listContactShares(bob.db.pool, alice.jid);
+    assert.deepEqual(new Set(shares.map((s) => s.infoHash)), new Set(aliceShares.map((s) => s.infoHash)));
+    assert.equal(alice.bus.count('error', aliceSince), 0);
+  });
+
   test('5,000 own shares publish without losing the session and reach the contact intact', async () => {
     const many = Array.from({ length: 5000 }, (_, i) => ({
       infoHash: randomHash(),
@@ -164,10 +198,11 @@ describe('xmpp: publish and collect between two services', () => {
 
   test('a shrinking list goes back to one item and the contact follows', async () => {
     await alice.db.pool.query(`DELETE FROM torrents WHERE name LIKE 'share %'`);
-    aliceShares.splice(7);
+    const kept = aliceShares.filter((s) => !s.name.startsWith('share '));
+    aliceShares.splice(0, aliceShares.length, ...kept);
     const since = bob.bus.mark();
     await alice.bus.publish('publish_shares');
-    const shares = await bobSeesAlice(since, (s) => s.length === 7);
+    const shares = await bobSeesAlice(since, (s) => s.length === kept.length);
     assert.deepEqual(new Set(shares.map((s) => s.infoHash)), new Set(aliceShares.map((s) => s.infoHash)));
   });
 
