@@ -257,8 +257,11 @@ async function main(): Promise<void> {
   const viaBitween = async (): Promise<TransferRun> => {
     const b = await startNode('benchB', true);
     try {
-      await storeContactShare(b, { infoHash, name, size: SIZE, address: '127.0.0.1', port: a.port });
-      return await measure(a.service!.child.pid!, b.service!.child.pid!, async () => {
+      // BENCH_CROSS=1: B leeches from the bare webtorrent seeder, to tell leecher from seeder costs apart.
+      const cross = !!process.env.BENCH_CROSS && bareSeed;
+      const seedPort = cross ? Number(bareSeed!.first.port) : a.port;
+      await storeContactShare(b, { infoHash, name, size: SIZE, address: '127.0.0.1', port: seedPort });
+      return await measure(cross ? bareSeed!.child.pid! : a.service!.child.pid!, b.service!.child.pid!, async () => {
         const since = b.bus.mark();
         const started = performance.now();
         await b.bus.publishRaw('add_hash', infoHash);
