@@ -9,11 +9,12 @@
 //      `shares_updated` arrives (bob's store is written before that event). Baseline: raw PEP publish →
 //      raw notification between two @xmpp/client sessions.
 // Targets (issue 4): ingest ≤ 2 s, browse ≤ 50 ms, publish → stored p99 ≤ 50 ms.
-// Usage: node dist/bench/xmpp-ingest.js [--contacts=N --shares=N --rounds=N]   (BENCH_VERBOSE=1: service logs)
+// Usage: node dist/bench/xmpp-ingest.js [--contacts=N --shares=N --rounds=N]   (BENCH_VERBOSE=1: service logs; BENCH_CPU_PROF=<dir>: CPU profiles)
 import { createHash, createHmac, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Element } from '@xmpp/client';
 import { browseShares } from '../lib/store/browse.js';
 import { NODE_SHARES, buildUserShares, publishIq, type Share } from '../services/xmpp/wire.js';
@@ -34,7 +35,12 @@ const CONTACTS = option('contacts', 1000);
 const SHARES = option('shares', 100);
 const ROUNDS = option('rounds', 200);
 const WORDS = ['holiday', 'music', 'thesis', 'photos', 'backup', 'video', 'linux', 'papers', 'garden', 'recipes', 'scans', 'games', 'maps', 'drafts', 'audio', 'books', 'slides', 'code', 'notes', 'misc'];
-const SERVICE_ENV = { BITWEEN_LOG_LEVEL: process.env.BITWEEN_LOG_LEVEL ?? 'info' };
+// BENCH_CPU_PROF=<dir>: bob's and alice's xmpp services write a V8 CPU profile there (bench/cpu-profile.ts).
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+const SERVICE_ENV: Record<string, string> = {
+  BITWEEN_LOG_LEVEL: process.env.BITWEEN_LOG_LEVEL ?? 'info',
+  ...(CPU_PROF ? { BENCH_CPU_PROF: CPU_PROF, NODE_OPTIONS: `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}` } : {}),
+};
 
 const cleanups: (() => Promise<unknown>)[] = [];
 async function cleanupAll(): Promise<void> {

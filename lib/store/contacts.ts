@@ -103,62 +103,77 @@ export interface ResourceUpdate {
   version: string | null;
 }
 
+/** What one contact published, as `replaceContactShares` writes it. */
+export interface ContactReplacement {
+  jid: string;
+  updates: ResourceUpdate[];
+  /** Resources absent from the new item: emptied, their rows kept so `online` survives. */
+  cleared: string[];
+}
+
 /**
- * Replaces what one contact published: each updated resource's shares and addresses, and `cleared`
- * resources (absent from the new item) emptied; rows are kept so `online` survives. One statement, so one
- * round trip and atomic: rows to keep are upserted and only the others deleted, so no two parts of the
- * statement touch the same row (their order inside it does not matter).
+ * Replaces what contacts published, any number of them in one statement (a login brings a thousand items
+ * at once, and a statement per contact costs more than its rows): each updated resource's shares and
+ * addresses, and the cleared resources emptied. One statement, so one round trip and atomic: rows to keep
+ * are upserted and only the others deleted, so no two parts of the statement touch the same row (their
+ * order inside it does not matter). Each contact appears at most once.
  * The commit does not wait for the WAL flush (synchronous_commit off, for this transaction only): this is a
  * copy of what contacts publish, re-sent by the server on every login, and a crash can lose at most the
  * last fraction of a second of it — while an fsync per notification costs milliseconds on a busy disk.
  */
-export async function replaceContactShares(db: Db, jid: string, updates: ResourceUpdate[], cleared: string[]): Promise<void> {
-  const shares = updates.flatMap((u) => (u.shares ?? []).map((s) => ({ resource: u.resource, ...s })));
-  const addresses = updates.flatMap((u) => u.addresses.map((a) => ({ resource: u.resource, ...a })));
-  // Named: prepared once per connection, so the planner's work on this long statement is not repeated.
+export async function replaceContactShares(db: Db, contacts: ContactReplacement[]): Promise<void> {
+  const resources = contacts.flatMap((c) => c.updates.map((u) => ({ jid: c.jid, ...u })));
+  const shares = resources.flatMap((u) => (u.shares ?? []).map((s) => ({ jid: u.jid, resource: u.resource, ...s })));
+  const addresses = resources.flatMap((u) => u.addresses.map((a) => ({ jid: u.jid, resource: u.resource, ...a })));
+  const cleared = contacts.flatMap((c) => c.cleared.map((resource) => ({ jid: c.jid, resource })));
+  // Not a named (prepared) statement: after a few runs pg's generic plan stops using the keys of the
+  // rows given and scans whole tables; planning anew costs half a millisecond.
   await db.query({
-    name: 'bitween-replace-contact-shares',
     text: `WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true)),
-          u AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[]) AS t(resource, fingerprint, version, new_shares)),
-          sh AS (SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[]) AS t(resource, info_hash, name, size)),
-          ad AS (SELECT * FROM unnest($10::text[], $11::inet[], $12::int[]) AS t(resource, address, port)),
-          cl AS (SELECT unnest($13::text[]) AS resource),
+          u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[]) AS t(jid, resource, fingerprint, version, new_shares)),
+          sh AS (SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[]) AS t(jid, resource, info_hash, name, size)),
+          ad AS (SELECT * FROM unnest($11::text[], $12::text[], $13::inet[], $14::int[]) AS t(jid, resource, address, port)),
+          cl AS (SELECT * FROM unnest($15::text[], $16::text[]) AS t(jid, resource)),
           res AS (INSERT INTO contact_resources (jid, resource, fingerprint, version)
-                  SELECT $1, resource, fingerprint, version FROM u
+                  SELECT jid, resource, fingerprint, version FROM u
                   ON CONFLICT (jid, resource) DO UPDATE SET fingerprint = excluded.fingerprint, version = excluded.version, updated_at = now()),
-          clr AS (UPDATE contact_resources SET fingerprint = NULL, version = NULL, updated_at = now()
-                   WHERE jid = $1 AND resource IN (SELECT resource FROM cl)),
+          clr AS (UPDATE contact_resources r SET fingerprint = NULL, version = NULL, updated_at = now()
+                   FROM cl WHERE r.jid = cl.jid AND r.resource = cl.resource),
+          -- rows of cleared resources go; of resources with a new list, those the list no longer has
           del_sh AS (DELETE FROM contact_shares s
-                      WHERE s.jid = $1
-                        AND (s.resource IN (SELECT resource FROM cl)
-                             OR (s.resource IN (SELECT resource FROM u WHERE new_shares)
-                                 AND NOT EXISTS (SELECT 1 FROM sh WHERE sh.resource = s.resource AND sh.info_hash = s.info_hash)))),
+                      USING (SELECT jid, resource, true AS every_row FROM cl
+                             UNION ALL SELECT jid, resource, false FROM u WHERE new_shares) k
+                      WHERE s.jid = k.jid AND s.resource = k.resource
+                        AND (k.every_row OR NOT EXISTS (SELECT 1 FROM sh WHERE sh.jid = s.jid AND sh.resource = s.resource AND sh.info_hash = s.info_hash))),
           ins_sh AS (INSERT INTO contact_shares (jid, resource, info_hash, name, size)
-                     SELECT $1, resource, info_hash, name, size FROM sh
+                     SELECT jid, resource, info_hash, name, size FROM sh
                      ON CONFLICT (jid, resource, info_hash) DO UPDATE SET name = excluded.name, size = excluded.size
                      WHERE (contact_shares.name, contact_shares.size) IS DISTINCT FROM (excluded.name, excluded.size)),
           del_ad AS (DELETE FROM contact_addresses a
-                      WHERE a.jid = $1
-                        AND (a.resource IN (SELECT resource FROM cl)
-                             OR (a.resource IN (SELECT resource FROM u)
-                                 AND NOT EXISTS (SELECT 1 FROM ad WHERE ad.resource = a.resource AND ad.address = a.address AND ad.port = a.port)))),
+                      USING (SELECT jid, resource, true AS every_row FROM cl
+                             UNION ALL SELECT jid, resource, false FROM u) k
+                      WHERE a.jid = k.jid AND a.resource = k.resource
+                        AND (k.every_row OR NOT EXISTS (SELECT 1 FROM ad WHERE ad.jid = a.jid AND ad.resource = a.resource AND ad.address = a.address AND ad.port = a.port))),
           ins_ad AS (INSERT INTO contact_addresses (jid, resource, address, port)
-                     SELECT $1, resource, address, port FROM ad ON CONFLICT DO NOTHING)
+                     SELECT jid, resource, address, port FROM ad ON CONFLICT DO NOTHING)
      SELECT 1 FROM nosync`,
     values: [
-      jid,
-      updates.map((u) => u.resource),
-      updates.map((u) => u.fingerprint),
-      updates.map((u) => u.version),
-      updates.map((u) => u.shares !== undefined),
+      resources.map((u) => u.jid),
+      resources.map((u) => u.resource),
+      resources.map((u) => u.fingerprint),
+      resources.map((u) => u.version),
+      resources.map((u) => u.shares !== undefined),
+      shares.map((s) => s.jid),
       shares.map((s) => s.resource),
       shares.map((s) => s.infoHash),
       shares.map((s) => s.name),
       shares.map((s) => s.size),
+      addresses.map((a) => a.jid),
       addresses.map((a) => a.resource),
       addresses.map((a) => a.address),
       addresses.map((a) => a.port),
-      cleared,
+      cleared.map((c) => c.jid),
+      cleared.map((c) => c.resource),
     ],
   });
 }

@@ -1,5 +1,6 @@
 // Collecting contacts' shares from PEP notifications: only from friends (or our own account), every field
-// validated (wire.ts), each contact's resources replaced in one transaction, then `shares_updated` and
+// validated (wire.ts), each contact's resources replaced in one transaction (with other contacts' when a
+// login brings many at once: store-writer.ts), then `shares_updated` and
 // `recheck_handles`. Notifications per contact are handled in order and coalesced (only the newest waiting
 // one counts); an entry identical to what is stored costs nothing, so duplicates are harmless.
 import { jid as parseJid, xml, type Element } from '@xmpp/client';
@@ -7,8 +8,9 @@ import type pg from 'pg';
 import type { Bus } from '../../lib/bus.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
-import { dropContactShares, loadResourceFingerprints, replaceContactShares, type ResourceUpdate, type StoredResource } from '../../lib/store/contacts.js';
+import { dropContactShares, loadResourceFingerprints, type ResourceUpdate, type StoredResource } from '../../lib/store/contacts.js';
 import type { XmppConnection } from './connection.js';
+import { StoreWriter } from './store-writer.js';
 import {
   NODE_SHARES,
   NS_PUBSUB,
@@ -45,9 +47,11 @@ export class Collector {
   private recheckTimer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
+  private readonly writer: StoreWriter;
 
   constructor(private readonly o: CollectorOptions) {
     this.log = o.log.child({ component: 'collect' });
+    this.writer = new StoreWriter(o.db);
   }
 
   /** What is already stored, so a restart does not rewrite (or re-fetch) unchanged lists. */
@@ -176,7 +180,7 @@ export class Collector {
     if (updates.length === 0 && cleared.length === 0) return;
 
     const t0 = performance.now();
-    await replaceContactShares(this.o.db, jid, updates, cleared);
+    await this.writer.write({ jid, updates, cleared });
     const writeMs = +(performance.now() - t0).toFixed(1);
     for (const u of updates) stored.set(u.resource, { fingerprint: u.fingerprint, version: u.version });
     for (const res of cleared) stored.set(res, { fingerprint: null, version: null });
