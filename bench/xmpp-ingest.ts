@@ -87,6 +87,15 @@ async function writeAccounts(prosody: Prosody, users: string[], friendsOf: Map<s
   }
 }
 
+/** Checks every 2 ms until `done()` (which may throw) is true; rejects after timeoutMs, and stops checking. */
+async function pollUntil(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(describe());
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
@@ -125,19 +134,12 @@ async function main(): Promise<void> {
     const cpu0 = await prosodyCpu();
     const t0 = performance.now();
     const seen = new Set<string>();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`raw delivery: ${seen.size}/${CONTACTS} notifications`)), 60000);
-      const check = () => {
-        for (const el of raw.stanzas.splice(0)) {
-          if (el.is('message') && el.getChild('event')) seen.add(el.attrs.from!);
-        }
-        if (seen.size >= CONTACTS) {
-          clearTimeout(timer);
-          resolve();
-        } else setTimeout(check, 2);
-      };
-      check();
-    });
+    await pollUntil(() => {
+      for (const el of raw.stanzas.splice(0)) {
+        if (el.is('message') && el.getChild('event')) seen.add(el.attrs.from!);
+      }
+      return seen.size >= CONTACTS;
+    }, 60000, () => `raw delivery: ${seen.size}/${CONTACTS} notifications`);
     deliveries.push(performance.now() - t0);
     deliveryCpu.push((await prosodyCpu()) - cpu0);
     raw.xmpp.socket?.destroy(); // a clean close would wait behind the server's remaining output
@@ -164,23 +166,17 @@ async function main(): Promise<void> {
   const proc: ServiceProcess = startService('xmpp', { ...bob.env, ...SERVICE_ENV });
   bob.proc = proc;
   const total = CONTACTS * SHARES;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ingest: ${stored.size}/${CONTACTS} contacts stored after 120 s`)), 120000);
-    proc.child.stdout!.on('data', () => {
-      if (!onlineAt) {
-        const line = proc.output.find((l) => l.includes('"XMPP online"'));
-        if (line) onlineAt = JSON.parse(line).time;
-      }
-    });
-    const poll = () => {
-      for (const m of bob.bus.seen.splice(0)) if (m.topic === 'shares_updated') stored.set(String(m.args[0]), Date.now());
-      if (stored.size >= CONTACTS) {
-        clearTimeout(timer);
-        resolve();
-      } else setTimeout(poll, 2);
-    };
-    poll();
+  proc.child.stdout!.on('data', () => {
+    if (!onlineAt) {
+      const line = proc.output.find((l) => l.includes('"XMPP online"'));
+      if (line) onlineAt = JSON.parse(line).time;
+    }
   });
+  await pollUntil(() => {
+    if (proc.child.exitCode !== null) throw new Error(`bob's xmpp service exited (${proc.child.exitCode}):\n${proc.output.slice(-10).join('\n')}`);
+    for (const m of bob.bus.seen.splice(0)) if (m.topic === 'shares_updated') stored.set(String(m.args[0]), Date.now());
+    return stored.size >= CONTACTS;
+  }, 120000, () => `ingest: ${stored.size}/${CONTACTS} contacts stored after 120 s`);
   const ingest = Math.max(...stored.values()) - onlineAt;
   const ingestProsodyCpu = (await prosodyCpu()) - ingestCpu0;
   // BENCH_VERBOSE: bob's log of the ingest (one line per contact stored, with writeMs) for a closer look.
