@@ -42,12 +42,18 @@ export function spawnChild(command: string, args: string[], options: { ipc?: boo
   return { proc, child };
 }
 
-export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
+/** Checks `done` every `everyMs` until it is true (an error from it ends the wait); rejects after timeoutMs with `describe()`. */
+export async function pollUntil(done: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string, everyMs = 2): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(describe());
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Polls `probe` (its errors count as "not yet") until it returns a value. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
+  let value: T | undefined;
+  await pollUntil(async () => (value = await probe().catch(() => undefined)) !== undefined, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for ${what}`, everyMs);
+  return value!;
 }

@@ -20,6 +20,7 @@ import type { Element } from '@xmpp/client';
 import { browseShares } from '../lib/store/browse.js';
 import { NODE_SHARES, buildUserShares, publishIq, type Share } from '../services/xmpp/wire.js';
 import { startProsody, type Prosody } from '../test/fixtures/prosody.js';
+import { pollUntil } from './child.js';
 import { readProcStats } from './proc-stats.js';
 import { startService, type ServiceProcess } from '../test/helpers/process.js';
 import { createXmppNode, rawSession, waitForOutput, type RawSession, type XmppNode } from '../test/helpers/xmpp.js';
@@ -84,15 +85,6 @@ async function writeAccounts(prosody: Prosody, users: string[], friendsOf: Map<s
       .map((f) => `\t["${f}@${prosody.domain}"] = {\n\t\t["subscription"] = "both";\n\t\t["groups"] = {};\n\t};\n`)
       .join('');
     await writeFile(join(base, 'roster', `${u}.dat`), `return {\n\t[false] = {\n\t\t["pending"] = {};\n\t\t["version"] = 1;\n\t};\n${items}};\n`);
-  }
-}
-
-/** Checks every 2 ms until `done()` (which may throw) is true; rejects after timeoutMs, and stops checking. */
-async function pollUntil(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(describe());
-    await new Promise((r) => setTimeout(r, 2));
   }
 }
 

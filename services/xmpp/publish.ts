@@ -157,7 +157,7 @@ export class Publisher {
     // Paged lists go one at a time: pages are answered before the main item that points at them goes out,
     // and deleting the pages a shorter list no longer needs must not overtake another publish's pages.
     const serial = plan.pages.length > 0 || this.lastPages > 0;
-    if (serial) while (this.unanswered.size > 0) await Promise.all(this.unanswered);
+    if (serial) await this.allAnswered();
     for (const [i, page] of plan.pages.entries()) await this.publishItem(pageNode(this.resource, i + 1), page);
     this.expectedOwn = this.parsedOwnFingerprint(plan.main);
     this.lastKey = key;
@@ -190,15 +190,15 @@ export class Publisher {
     if (serial) await answered;
   }
 
-  /** Resolves once every publish sent so far has its answer. */
-  async settled(): Promise<void> {
-    await this.chain;
+  /** Resolves once every publish sent so far has its answer (those settle, never reject). */
+  private async allAnswered(): Promise<void> {
     while (this.unanswered.size > 0) await Promise.all(this.unanswered);
   }
 
   /** On exit: this resource with no shares, other resources kept. */
   async withdraw(): Promise<void> {
-    await this.settled();
+    await this.chain;
+    await this.allAnswered();
     if (this.withdrawn || !this.o.conn.online) return;
     this.withdrawn = true;
     const plan = planPublication({ resource: this.resource, shares: [], addresses: [] }, [...this.others.values()]);

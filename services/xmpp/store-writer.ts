@@ -6,7 +6,7 @@ import { replaceContactShares, type ContactReplacement } from '../../lib/store/c
 
 /** Statements in flight at once: one gathers while the other writes. */
 const WRITERS = 2;
-/** Rows of shares per statement at most (a contact with a paged list of thousands goes alone). */
+/** Rows (shares and addresses) per statement at most: a contact with a paged list of thousands goes alone. */
 const MAX_ROWS = 20_000;
 
 interface Pending {
