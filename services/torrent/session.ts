@@ -2,7 +2,7 @@
 // XMPP, so DHT, trackers, local discovery, PEX and webtorrent's own port mapping (the nat service owns the
 // router) are off. uTP is off too: utp-native is a native addon whose install script npm 11 does not run.
 import { basename, dirname } from 'node:path';
-import WebTorrent, { type AddOptions, type Torrent } from 'webtorrent';
+import WebTorrent, { type AddOptions, type Torrent, type Wire } from 'webtorrent';
 import { BadInputError, UnavailableError } from '../../lib/errors.js';
 import { createTorrentFile } from './create.js';
 
@@ -11,6 +11,14 @@ export interface SessionOptions {
   uploadLimit: number;
   downloadLimit: number;
 }
+
+/**
+ * How many block requests we queue for a peer, told to every peer in the BEP 10 extended handshake (`reqq`;
+ * 250 is libtorrent's default, the value BEP 10 names). webtorrent keeps to it when the peer says it; without
+ * it webtorrent keeps about one second of blocks requested (~9,000 at 150 MB/s over loopback) and searches
+ * that list for every block that arrives. 4 MiB in flight still fills an 80 MB/s link at 50 ms round trip.
+ */
+export const REQUEST_QUEUE = 250;
 
 /** No trackers in the torrents we create: create-torrent adds public ones unless told otherwise. */
 export const NO_TRACKERS: AddOptions = { announce: [], announceList: [] };
@@ -46,6 +54,11 @@ export async function openSession(opts: SessionOptions): Promise<WebTorrent> {
     client.once('listening', () => {
       client.off('error', onError);
       resolve();
+    });
+  });
+  client.on('add', (torrent: Torrent) => {
+    torrent.on('wire', (wire: Wire) => {
+      wire.extendedHandshake.reqq = REQUEST_QUEUE;
     });
   });
   return client;

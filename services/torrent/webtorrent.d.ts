@@ -8,6 +8,16 @@ declare module 'webtorrent' {
     length: number;
   }
 
+  /** A peer connection (bittorrent-protocol's Wire), handed out by a torrent's 'wire' event. */
+  export interface Wire extends EventEmitter {
+    /** Sent to the peer as the BEP 10 extended handshake; fields may be added until it is sent. */
+    extendedHandshake: Record<string, unknown>;
+    /** The peer's BEP 10 extended handshake once received. */
+    peerExtendedHandshake: Record<string, unknown>;
+    /** Our requests the peer has not answered yet. */
+    requests: unknown[];
+  }
+
   export interface Torrent extends EventEmitter {
     infoHash: string;
     name: string;
