@@ -1,6 +1,9 @@
 // Waiting for a service's answer on the bus. Subscribe before publishing (pub/sub does not replay), then wait
 // for the event that answers the request, the `error` message that echoes its payload, or the service's
 // heartbeat to vanish or change pid (it died or restarted: the request is lost, so say so instead of hanging).
+// The answer may come before `wait` is called: the publish's reply and the answer arrive on two connections,
+// and a busy machine can deliver the answer first. Events that arrive while nobody waits are kept for the
+// next `wait`.
 import type { Redis } from 'ioredis';
 import { decodePayload } from '../lib/bus.js';
 import { BitweenError, UnavailableError } from '../lib/errors.js';
@@ -33,8 +36,13 @@ export class ServiceRefusedError extends BitweenError {
 
 type Waiter = (e: Event) => void;
 
+/** Events kept for a wait that has not started yet (progress comes every 2 s; answers come at once). */
+const MAX_BACKLOG = 1000;
+
 export class Replies {
   private readonly waiters = new Set<Waiter>();
+  /** Events received while no wait was running, oldest first. */
+  private backlog: Event[] = [];
   private readonly failures = new Set<(err: Error) => void>();
 
   private constructor(private readonly session: Session, private readonly sub: Redis) {
@@ -61,6 +69,11 @@ export class Replies {
       } catch {
         event = { topic, raw, args: [], kwargs: {} };
       }
+    }
+    if (this.waiters.size === 0) {
+      this.backlog.push(event);
+      if (this.backlog.length > MAX_BACKLOG) this.backlog.shift();
+      return;
     }
     for (const w of [...this.waiters]) w(event);
   }
@@ -162,6 +175,13 @@ export class Replies {
           }, opts.timeoutMs),
         );
       }
+      // Last, so that an answer already here settles the wait after its timers exist (finish clears them).
+      const missed = this.backlog;
+      this.backlog = [];
+      let i = 0;
+      while (i < missed.length && !settled) waiter(missed[i++]!);
+      // What this wait did not need stays for the next one.
+      if (i < missed.length) this.backlog = missed.slice(i).concat(this.backlog);
     });
   }
 }
