@@ -38,6 +38,12 @@ export async function openSession(opts: SessionOptions): Promise<WebTorrent> {
     uploadLimit: opts.uploadLimit > 0 ? opts.uploadLimit : -1,
     downloadLimit: opts.downloadLimit > 0 ? opts.downloadLimit : -1,
   });
+  // Every torrent, from its first wire on: the 'wire' event comes before our extended handshake is sent.
+  client.on('add', (torrent: Torrent) => {
+    torrent.on('wire', (wire: Wire) => {
+      wire.extendedHandshake.reqq = REQUEST_QUEUE;
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     if (client.listening) return resolve();
     const onError = (err: Error & { code?: string }) => {
@@ -54,11 +60,6 @@ export async function openSession(opts: SessionOptions): Promise<WebTorrent> {
     client.once('listening', () => {
       client.off('error', onError);
       resolve();
-    });
-  });
-  client.on('add', (torrent: Torrent) => {
-    torrent.on('wire', (wire: Wire) => {
-      wire.extendedHandshake.reqq = REQUEST_QUEUE;
     });
   });
   return client;
