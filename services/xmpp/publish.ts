@@ -35,8 +35,8 @@ export interface PublisherOptions {
   log: Logger;
   addresses: OwnAddresses;
   allowLoopback: boolean;
-  /** A publish the server refused (after its request returned): reported, the next request tries again. */
-  onError?: (err: Error) => void;
+  /** A publish the server refused after its request returned: reported and logged there; the next request tries again. */
+  onError: (err: Error) => void;
 }
 
 /** Publishes sent but not yet answered by the server; the next waits while this many are out. */
@@ -181,8 +181,7 @@ export class Publisher {
         (err: unknown) => {
           if (this.lastKey === key) this.lastKey = undefined; // the next request publishes again
           const error = new Error(`publishing ${shares.length} shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`);
-          if (this.o.onError) this.o.onError(error); // it logs too
-          else this.log.error({ reason, err: errorMessage(err) }, error.message);
+          this.o.onError(error);
         },
       )
       .finally(() => this.unanswered.delete(answered));
