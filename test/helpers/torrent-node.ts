@@ -23,8 +23,17 @@ export interface TorrentNode {
 export async function createTorrentNode(name: string, env: Record<string, string> = {}): Promise<TorrentNode> {
   const namespace = newNamespace(name);
   const db = await createTestDatabase();
-  const dir = await mkdtemp(join(tmpdir(), `bitween-${name}-`));
-  const bus = await TestBus.open(namespace);
+  let dir: string | undefined;
+  let bus: TestBus;
+  try {
+    dir = await mkdtemp(join(tmpdir(), `bitween-${name}-`));
+    bus = await TestBus.open(namespace);
+  } catch (err) {
+    // Nothing is returned to clean up (Redis down, say): drop what was made so far.
+    await db.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const node: TorrentNode = {
     namespace,
     db,

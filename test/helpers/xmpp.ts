@@ -117,7 +117,13 @@ export async function createXmppNode(prosody: Prosody, user: string, options: { 
   if (options.register !== false) await prosody.register(user, password);
   const db = await createTestDatabase();
   const namespace = newNamespace('x');
-  const bus = await TestBus.open(namespace);
+  let bus: TestBus;
+  try {
+    bus = await TestBus.open(namespace);
+  } catch (err) {
+    await db.drop(); // nothing is returned to clean up (Redis down, say)
+    throw err;
+  }
   const resource = options.resource ?? `node-${user}`;
   if (options.listenPort !== undefined) await setState(db.pool, 'torrent.listen_port', { port: options.listenPort });
   const node: XmppNode = {
