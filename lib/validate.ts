@@ -1,5 +1,6 @@
 // Checks for values that arrive from topics, the CLI and contacts: one place, one wording.
 import { isIP } from 'node:net';
+import { classifyAddress } from './address.js';
 import { BadInputError } from './errors.js';
 
 const HASH = /^[0-9a-fA-F]{40}$/;
@@ -27,15 +28,9 @@ export function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
-/** Loopback addresses: 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+/** Loopback addresses (127.0.0.0/8, ::1) in any spelling, IPv4-mapped included: lib/address.ts decides. */
 export function isLoopback(ip: string): boolean {
-  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return v4.startsWith('127.') || ip === '::1' || /^0*:(0*:)*0*1$/.test(ip) || ip === '0.0.0.0' || ip === '::';
-}
-
-/** Link-local: 169.254.0.0/16 and fe80::/10, unusable across a router. */
-export function isLinkLocal(ip: string): boolean {
-  return ip.startsWith('169.254.') || /^fe[89ab][0-9a-f]:/i.test(ip);
+  return classifyAddress(ip)?.kind === 'loopback';
 }
 
 /** The way BitTorrent clients write a peer address: ip:port, with brackets around IPv6. */

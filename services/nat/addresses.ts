@@ -2,7 +2,7 @@
 // router's external IPv4. Kept current; a change is persisted and announced (AddressBook).
 import { isIP } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import { isLinkLocal, isLoopback } from '../../lib/validate.js';
+import { dialableAddress } from '../../lib/address.js';
 
 export interface AddressPolicy {
   ipv4: boolean;
@@ -16,7 +16,11 @@ function compareAddresses(a: string, b: string): number {
   return isIP(a) - isIP(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-/** Interface addresses minus link-local (useless across a router), loopback (unless allowed) and disabled families. */
+/**
+ * Interface addresses and the external IPv4 that pass the rule contacts apply (lib/address.ts: no loopback
+ * unless allowed, no link-local, unspecified, multicast...; a router without a WAN link reports 0.0.0.0), in
+ * canonical spelling, minus disabled families.
+ */
 export function ownAddresses(
   policy: AddressPolicy,
   externalIp: string | undefined,
@@ -25,14 +29,14 @@ export function ownAddresses(
   const found = new Set<string>();
   for (const list of Object.values(interfaces)) {
     for (const a of list ?? []) {
-      const family = isIP(a.address);
-      if (family === 4 ? !policy.ipv4 : !policy.ipv6) continue;
-      if (isLinkLocal(a.address)) continue;
-      if ((a.internal || isLoopback(a.address)) && !policy.allowLoopback) continue;
-      found.add(a.address);
+      if (a.internal && !policy.allowLoopback) continue;
+      const address = dialableAddress(a.address, policy);
+      if (address === undefined || (isIP(address) === 4 ? !policy.ipv4 : !policy.ipv6)) continue;
+      found.add(address);
     }
   }
-  if (externalIp && policy.ipv4) found.add(externalIp);
+  const external = dialableAddress(externalIp, policy);
+  if (external && policy.ipv4) found.add(external);
   return [...found].sort(compareAddresses);
 }
 

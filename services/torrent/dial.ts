@@ -3,7 +3,8 @@
 // cannot aim this client at services on the node itself (Redis, Postgres, the web dashboard).
 import type { Torrent } from 'webtorrent';
 import { addressesForHash } from '../../lib/store/peers.js';
-import { isLoopback, peerAddress } from '../../lib/validate.js';
+import { dialableAddress } from '../../lib/address.js';
+import { peerAddress } from '../../lib/validate.js';
 import type { TorrentContext } from './context.js';
 
 export async function dialContacts(ctx: TorrentContext, torrent: Torrent, infoHash: string): Promise<{ dialled: string[]; refused: string[] }> {
@@ -11,7 +12,7 @@ export async function dialContacts(ctx: TorrentContext, torrent: Torrent, infoHa
   const refused: string[] = [];
   for (const { address, port } of await addressesForHash(ctx.db, infoHash)) {
     const peer = peerAddress(address, port);
-    if (!ctx.config.allowLoopback && isLoopback(address)) {
+    if (dialableAddress(address, { allowLoopback: ctx.config.allowLoopback }) === undefined) {
       refused.push(peer);
       continue;
     }

@@ -6,9 +6,8 @@
 // carries pages='N' version='V' and only a preview of its shares; the full list lives in N page nodes
 // (pageNode(resource, i), one item each) that a receiver fetches. See README "XMPP wire format".
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import { xml, type Element } from '@xmpp/client';
-import { isLinkLocal, isLoopback } from '../../lib/validate.js';
+import { checkAddress, type AddressPolicy } from '../../lib/address.js';
 
 export const NS_SHARES = 'https://xmpp.kwoh.de/protocol/shares';
 /** The PEP node that holds the one item every contact is notified about. */
@@ -61,10 +60,8 @@ export class Problems {
   }
 }
 
-export interface ParseOptions {
-  /** BITWEEN_ALLOW_LOOPBACK: accept 127.0.0.0/8 and ::1 from contacts (tests, one-machine setups). */
-  allowLoopback: boolean;
-}
+/** BITWEEN_ALLOW_LOOPBACK: accept 127.0.0.0/8 and ::1 from contacts (tests, one-machine setups). */
+export type ParseOptions = AddressPolicy;
 
 // Names are shown to the user and become folder names: no control characters (C0, DEL, C1), no line or
 // paragraph separators, no bidi overrides that make "gpj.exe" read as "exe.jpg", no path separator.
@@ -98,25 +95,19 @@ export function parseShare(attrs: Record<string, string | undefined>): Share | s
   return { infoHash: hash.toLowerCase(), name: name!, size: Number(size) };
 }
 
-/** Addresses a contact may make us dial: unicast, not link-local, loopback only when allowed. */
+/** Why a contact may not make us dial this address (lib/address.ts, the one rule), or undefined. */
 export function checkIp(ip: string | undefined, opts: ParseOptions): string | undefined {
-  if (ip === undefined || isIP(ip) === 0) return `address ${quote(ip)} is not an IPv4 or IPv6 address`;
-  const v4 = ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-  if (isLoopback(ip)) return opts.allowLoopback && ip !== '0.0.0.0' && ip !== '::' ? undefined : `address ${ip} is loopback or unspecified`;
-  if (isLinkLocal(ip) || isLinkLocal(v4)) return `address ${ip} is link-local`;
-  if (isIP(v4) === 4) {
-    const first = Number(v4.split('.')[0]);
-    if (first === 0 || first >= 224) return `address ${ip} is not unicast`;
-  } else if (/^ff/i.test(ip)) return `address ${ip} is multicast`;
-  return undefined;
+  const result = checkAddress(ip, opts);
+  return 'refused' in result ? result.refused : undefined;
 }
 
+/** The address in canonical spelling (IPv4-mapped IPv6 as IPv4), as the store prints it back. */
 export function parseAddress(attrs: Record<string, string | undefined>, opts: ParseOptions): Address | string {
   const { address, port } = attrs;
-  const ipProblem = checkIp(address, opts);
-  if (ipProblem) return ipProblem;
+  const ip = checkAddress(address, opts);
+  if ('refused' in ip) return ip.refused;
   if (port === undefined || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return `port ${quote(port)} is not 1-65535`;
-  return { address: address!.toLowerCase(), port: Number(port) };
+  return { address: ip.canonical, port: Number(port) };
 }
 
 function checkResource(resource: string | undefined): string | undefined {
