@@ -2,7 +2,7 @@
 // into a frozen, typed object. A bad value throws ConfigError naming the variable.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
 
@@ -20,6 +20,9 @@ export interface Config {
   readonly xmppService: string | undefined;
   /** BITWEEN_SAVE_PATH, default ~/bitween/downloads: where downloads go. */
   readonly savePath: string;
+  /** BITWEEN_SHARE_ROOTS, default the service user's home: the folders whose contents may be shared, ':'-separated
+   *  like PATH, each absolute (services/torrent/share-path.ts applies them after resolving links). */
+  readonly shareRoots: readonly string[];
   /** BITWEEN_TORRENT_PORT, default 0 (any free port). */
   readonly torrentPort: number;
   /** BITWEEN_UPNP / BITWEEN_NATPMP, default true: which port-mapping protocols the nat service tries. */
@@ -46,6 +49,15 @@ export interface Config {
   readonly downloadLimit: number;
   /** BITWEEN_PROGRESS_INTERVAL_MS, default 2000: how often download progress is written to the store. */
   readonly progressIntervalMs: number;
+  /** BITWEEN_FILE_CHECK_INTERVAL_MS, default 60000: how often seeding files are compared (size, mtime) with
+   *  what was stored, to notice files moved away or edited. */
+  readonly fileCheckIntervalMs: number;
+  /** BITWEEN_PEERS, default `contacts`: accept incoming BitTorrent connections only from addresses contacts
+   *  published (`any`: from anyone who knows the port and a hash). */
+  readonly peers: 'contacts' | 'any';
+  /** BITWEEN_ENCRYPTION, default `prefer`: BitTorrent protocol encryption (MSE/PE, RC4). `prefer`: connect
+   *  encrypted, accept plaintext peers too; `require`: drop plaintext peers; `off`: plaintext only. */
+  readonly encryption: 'prefer' | 'require' | 'off';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -79,6 +91,13 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return Number(v);
 }
 
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`${name}=${JSON.stringify(v)} must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
 function url(env: Env, name: string, fallback: string | undefined, protocols: string[]): string | undefined {
   const v = optional(env, name) ?? fallback;
   if (v === undefined) return undefined;
@@ -92,6 +111,17 @@ function url(env: Env, name: string, fallback: string | undefined, protocols: st
     throw new ConfigError(`${name}=${JSON.stringify(v)} must start with ${protocols.join(' or ')}//`);
   }
   return v;
+}
+
+/** A ':'-separated list of absolute folders (like PATH; a folder whose name holds ':' cannot be listed). */
+function folderList(env: Env, name: string, fallback: string[]): readonly string[] {
+  const v = env[name];
+  if (v === undefined || v === '') return Object.freeze(fallback);
+  const folders = v.split(':');
+  for (const f of folders) {
+    if (!isAbsolute(f)) throw new ConfigError(`${name}=${JSON.stringify(v)}: ${JSON.stringify(f)} is not an absolute path; list absolute folders separated by ':'`);
+  }
+  return Object.freeze(folders.map((f) => resolve(f)));
 }
 
 /** Values from `.env` fill only what the real environment leaves unset. */
@@ -122,6 +152,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     password: optional(env, 'BITWEEN_PASSWORD'),
     xmppService: url(env, 'BITWEEN_XMPP_SERVICE', undefined, ['xmpp:', 'xmpps:', 'ws:', 'wss:']),
     savePath: resolve(str(env, 'BITWEEN_SAVE_PATH', join(homedir(), 'bitween', 'downloads'))),
+    shareRoots: folderList(env, 'BITWEEN_SHARE_ROOTS', [homedir()]),
     torrentPort: int(env, 'BITWEEN_TORRENT_PORT', 0, 0, 65535),
     upnp: bool(env, 'BITWEEN_UPNP', true),
     natpmp: bool(env, 'BITWEEN_NATPMP', true),
@@ -137,5 +168,8 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     uploadLimit: int(env, 'BITWEEN_UPLOAD_LIMIT', 0, 0, Number.MAX_SAFE_INTEGER),
     downloadLimit: int(env, 'BITWEEN_DOWNLOAD_LIMIT', 0, 0, Number.MAX_SAFE_INTEGER),
     progressIntervalMs: int(env, 'BITWEEN_PROGRESS_INTERVAL_MS', 2000, 100, 3_600_000),
+    fileCheckIntervalMs: int(env, 'BITWEEN_FILE_CHECK_INTERVAL_MS', 60_000, 100, 86_400_000),
+    peers: oneOf(env, 'BITWEEN_PEERS', 'contacts', ['contacts', 'any'] as const),
+    encryption: oneOf(env, 'BITWEEN_ENCRYPTION', 'prefer', ['prefer', 'require', 'off'] as const),
   });
 }

@@ -1,7 +1,20 @@
 // Own torrents in the store: written through as they change, so a crash loses nothing.
 import type { Db } from './pool.js';
 
-export type TorrentStatus = 'metadata' | 'downloading' | 'seeding';
+/**
+ * metadata → downloading → seeding, the way a fetch goes. error: the torrent failed (disk full, a write
+ * error, unsafe names in its metadata, pieces that fail verification) and waits for `recheck` or removal;
+ * missing / changed: a seeding torrent's files are gone or differ from when they were stored.
+ */
+export type TorrentStatus = 'metadata' | 'downloading' | 'seeding' | 'error' | 'missing' | 'changed';
+
+/** A file of a seeding torrent as it was on disk: compared at start and at an interval to notice changes. */
+export interface FileStat {
+  /** Relative to the torrent's save path, as webtorrent names it (e.g. `holiday/a.jpg`). */
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
 export type TorrentOrigin = 'shared' | 'fetched';
 
 export interface TorrentRow {
@@ -17,25 +30,30 @@ export interface TorrentRow {
   bitfield: Buffer | null;
   addedAt: Date;
   completedAt: Date | null;
+  /** Why the torrent is in error / missing / changed state (a stable code and one line), else null. */
+  errorCode: string | null;
+  errorReason: string | null;
+  /** Stat snapshot of a seeding torrent's files; null until it seeds. */
+  files: FileStat[] | null;
 }
 
 const COLUMNS = `info_hash AS "infoHash", name, magnet_link AS "magnetLink", torrent_file AS "torrentFile", status,
   origin, save_path AS "savePath", total_size AS "totalSize", bytes_done AS "bytesDone", bitfield,
-  added_at AS "addedAt", completed_at AS "completedAt"`;
+  added_at AS "addedAt", completed_at AS "completedAt", error_code AS "errorCode", error_reason AS "errorReason", files`;
 
 /** Inserts a new torrent; returns false when the hash is already stored (nothing changes then). */
 export async function insertTorrent(
   db: Db,
   t: Pick<TorrentRow, 'infoHash' | 'magnetLink' | 'status' | 'origin' | 'savePath'> &
-    Partial<Pick<TorrentRow, 'name' | 'torrentFile' | 'totalSize' | 'bytesDone' | 'bitfield'>>,
+    Partial<Pick<TorrentRow, 'name' | 'torrentFile' | 'totalSize' | 'bytesDone' | 'bitfield' | 'files'>>,
 ): Promise<boolean> {
   const { rowCount } = await db.query(
     `INSERT INTO torrents (info_hash, name, magnet_link, torrent_file, status, origin, save_path, total_size, bytes_done, bitfield,
-       completed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 = 'seeding' THEN now() END)
+       files, completed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $5 = 'seeding' THEN now() END)
      ON CONFLICT (info_hash) DO NOTHING`,
     [t.infoHash, t.name ?? null, t.magnetLink, t.torrentFile ?? null, t.status, t.origin, t.savePath, t.totalSize ?? null,
-      t.bytesDone ?? 0, t.bitfield ?? null],
+      t.bytesDone ?? 0, t.bitfield ?? null, t.files ? JSON.stringify(t.files) : null],
   );
   return rowCount === 1;
 }
@@ -56,11 +74,29 @@ export async function saveProgress(db: Db, infoHash: string, bytesDone: number, 
   ]);
 }
 
-export async function markSeeding(db: Db, infoHash: string, bytesDone: number, bitfield: Buffer | null): Promise<void> {
+/** Complete and verified: seeding from these files (their stat snapshot is what later checks compare to). */
+export async function markSeeding(db: Db, infoHash: string, bytesDone: number, bitfield: Buffer | null, files: FileStat[]): Promise<void> {
   await db.query(
-    `UPDATE torrents SET status = 'seeding', bytes_done = $2, bitfield = $3, completed_at = coalesce(completed_at, now()),
-       updated_at = now() WHERE info_hash = $1`,
+    `UPDATE torrents SET status = 'seeding', bytes_done = $2, bitfield = $3, files = $4, error_code = NULL, error_reason = NULL,
+       completed_at = coalesce(completed_at, now()), updated_at = now() WHERE info_hash = $1`,
+    [infoHash, bytesDone, bitfield, JSON.stringify(files)],
+  );
+}
+
+/** Back to fetching after a recheck found pieces missing (error cleared). */
+export async function markDownloading(db: Db, infoHash: string, bytesDone: number, bitfield: Buffer | null): Promise<void> {
+  await db.query(
+    `UPDATE torrents SET status = CASE WHEN torrent_file IS NULL THEN 'metadata' ELSE 'downloading' END, bytes_done = $2,
+       bitfield = $3, error_code = NULL, error_reason = NULL, updated_at = now() WHERE info_hash = $1`,
     [infoHash, bytesDone, bitfield],
+  );
+}
+
+/** The torrent failed, or its files are gone or changed: it stays listed with the reason. */
+export async function markFailed(db: Db, infoHash: string, status: 'error' | 'missing' | 'changed', code: string, reason: string): Promise<void> {
+  await db.query(
+    `UPDATE torrents SET status = $2, error_code = $3, error_reason = $4, updated_at = now() WHERE info_hash = $1`,
+    [infoHash, status, code, reason],
   );
 }
 
@@ -79,11 +115,15 @@ export async function listTorrents(db: Db): Promise<TorrentRow[]> {
   return rows;
 }
 
-/** What the XMPP service publishes: every torrent whose name and size are known. */
+/**
+ * What the XMPP service publishes: every torrent whose name and size are known, except those that failed or
+ * whose files are gone or changed (a contact could not fetch them from us).
+ */
 export async function listOwnShares(db: Db): Promise<{ infoHash: string; name: string; size: number }[]> {
   const { rows } = await db.query<{ infoHash: string; name: string; size: number }>(
     `SELECT info_hash AS "infoHash", name, total_size AS size FROM torrents
-     WHERE name IS NOT NULL AND total_size IS NOT NULL ORDER BY added_at, info_hash`,
+     WHERE name IS NOT NULL AND total_size IS NOT NULL AND status NOT IN ('error', 'missing', 'changed')
+     ORDER BY added_at, info_hash`,
   );
   return rows;
 }

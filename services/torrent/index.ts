@@ -2,49 +2,58 @@
 import { runService } from '../../lib/service.js';
 import { runAll } from '../../lib/shutdown.js';
 import { setState, StateKey } from '../../lib/store/state.js';
+import { listTorrents } from '../../lib/store/torrents.js';
 import type { TorrentContext } from './context.js';
 import { TorrentHandlers } from './handlers.js';
-import { restoreTorrents } from './restore.js';
 import { openSession } from './session.js';
-import { startProgressLoop, type Registry } from './track.js';
+import { Torrents } from './torrents.js';
+
+/** Of the 8 s shutdown deadline (lib/shutdown.ts), how long the store may take to accept what is queued. */
+const FLUSH_ON_STOP_MS = 4000;
 
 await runService('torrent', async ({ config, log, bus, db }) => {
   const client = await openSession({ port: config.torrentPort, uploadLimit: config.uploadLimit, downloadLimit: config.downloadLimit });
   const port = client.torrentPort;
   const ctx: TorrentContext = { client, db, bus, config, log };
-  const registry: Registry = new Map();
-  client.on('error', (err: Error) => void bus.publishError('torrent', err, ''));
+  // Errors of torrents reach the torrent's own listener (torrents.ts); this is for the client itself.
+  client.on('error', (err: Error) => log.error({ err }, 'BitTorrent client error'));
 
-  const restored = await restoreTorrents(ctx, registry);
-  const progress = startProgressLoop(ctx, registry);
+  const torrents = new Torrents(ctx);
+  const started = Date.now();
+  const states = await torrents.restore(await listTorrents(db));
+  torrents.startTimers();
   // Current state for services that start later (pub/sub does not replay bt_ready).
   await setState(db, StateKey.torrentPort, { port });
   await bus.publish('bt_ready', [port]);
-  log.info({ port, restored }, 'listening for peers');
+  log.info({ port, torrents: torrents.size, states, ms: Date.now() - started }, 'listening for peers');
 
   return {
-    handlers: new TorrentHandlers(ctx, registry),
-    facts: () => ({
-      port,
-      torrents: registry.size,
-      downloading: [...registry.values()].filter((t) => !t.done).length,
-      peers: [...registry.values()].reduce((n, t) => n + (t.numPeers ?? 0), 0),
-      downloadSpeed: Math.round(client.downloadSpeed),
-      uploadSpeed: Math.round(client.uploadSpeed),
-      // Per torrent only for those moving bytes or unfinished: the heartbeat stays small with 5,000 shares.
-      transfers: [...registry.entries()]
-        .filter(([, t]) => !t.done || t.numPeers > 0)
-        .map(([infoHash, t]) => ({
-          infoHash,
-          peers: t.numPeers,
-          downloadSpeed: Math.round(t.downloadSpeed),
-          uploadSpeed: Math.round(t.uploadSpeed),
-        })),
-    }),
+    handlers: new TorrentHandlers(ctx, torrents),
+    facts: () => {
+      const live = [...torrents.all()].filter((e) => e.torrent !== undefined);
+      return {
+        port,
+        torrents: torrents.size,
+        states: torrents.states(),
+        store: { reachable: torrents.journal.reachable, pendingWrites: torrents.journal.size },
+        downloading: live.filter((e) => !e.torrent!.done).length,
+        peers: live.reduce((n, e) => n + (e.torrent!.numPeers ?? 0), 0),
+        downloadSpeed: Math.round(client.downloadSpeed),
+        uploadSpeed: Math.round(client.uploadSpeed),
+        // Per torrent only for those moving bytes or unfinished: the heartbeat stays small with 5,000 shares.
+        transfers: live
+          .filter((e) => !e.torrent!.done || e.torrent!.numPeers > 0)
+          .map(({ infoHash, torrent: t }) => ({
+            infoHash,
+            peers: t!.numPeers,
+            downloadSpeed: Math.round(t!.downloadSpeed),
+            uploadSpeed: Math.round(t!.uploadSpeed),
+          })),
+      };
+    },
     async close() {
       await runAll(log, [
-        ['stop progress timer', () => progress.stop()],
-        ['save progress', () => progress.flush()],
+        ['save state', () => torrents.close(FLUSH_ON_STOP_MS)],
         ['close the session', () => new Promise<void>((done) => client.destroy(() => done()))],
       ]);
     },

@@ -1,10 +1,8 @@
 // The webtorrent client, configured for friend-to-friend use: peers come only from addresses learned over
 // XMPP, so DHT, trackers, local discovery, PEX and webtorrent's own port mapping (the nat service owns the
 // router) are off. uTP is off too: utp-native is a native addon whose install script npm 11 does not run.
-import { basename, dirname } from 'node:path';
 import WebTorrent, { type AddOptions, type Torrent, type Wire } from 'webtorrent';
-import { BadInputError, UnavailableError } from '../../lib/errors.js';
-import { createTorrentFile } from './create.js';
+import { UnavailableError } from '../../lib/errors.js';
 
 export interface SessionOptions {
   port: number;
@@ -77,32 +75,6 @@ export function whenInfoHash(torrent: Torrent): Promise<void> {
       torrent.off('error', onError);
       resolve();
     });
-  });
-}
-
-/**
- * Creates a torrent for a file or folder and seeds it from where it lies; resolves once hashed. The pieces
- * were just hashed from these bytes, so webtorrent need not verify them again (skipVerify). Sharing what
- * the session holds already returns that torrent.
- */
-export async function seedPath(client: WebTorrent, path: string): Promise<Torrent> {
-  let made: Awaited<ReturnType<typeof createTorrentFile>>;
-  try {
-    made = await createTorrentFile(path, 'bitween');
-  } catch (err) {
-    if (err instanceof BadInputError) throw err;
-    throw new Error(`cannot share ${basename(path)}: ${(err as Error).message}`);
-  }
-  const { torrentFile, infoHash } = made;
-  const existing = await client.get(infoHash);
-  if (existing) return existing;
-  return new Promise((resolve, reject) => {
-    const torrent = client.add(torrentFile, { ...NO_TRACKERS, path: dirname(path), skipVerify: true }, (t) => {
-      torrent.off('error', onError);
-      resolve(t);
-    });
-    const onError = (err: Error) => reject(new Error(`cannot share ${basename(path)}: ${err.message}`));
-    torrent.once('error', onError);
   });
 }
 

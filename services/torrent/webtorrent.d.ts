@@ -38,6 +38,8 @@ declare module 'webtorrent' {
     files: TorrentFile[];
     magnetURI: string;
     torrentFile: Uint8Array;
+    /** The raw info dictionary (bencode values: byte strings as Uint8Array), once the metadata is known. */
+    info?: unknown;
     bitfield: { buffer: Uint8Array; get(index: number): boolean } | undefined;
     addPeer(peer: string): boolean;
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error) => void): void;
@@ -50,6 +52,8 @@ declare module 'webtorrent' {
     announce?: string[];
     announceList?: string[][];
     createdBy?: string;
+    /** A chunk-store class (fs-chunk-store's interface), constructed when the metadata is known. */
+    store?: unknown;
   }
 
   export interface Options {
@@ -88,4 +92,12 @@ declare module 'create-torrent' {
 
 declare module 'piece-length' {
   export default function pieceLength(bytes: number): number;
+}
+
+declare module 'fs-chunk-store' {
+  export default class FSChunkStore {
+    constructor(chunkLength: number, opts?: Record<string, unknown>);
+    closed: boolean;
+    get(index: number, opts: unknown, cb: (err: Error | null, buf?: Uint8Array) => void): void;
+  }
 }

@@ -1,0 +1,578 @@
+// The one owner of a torrent's life in the torrent service: it adopts torrents (shared, fetched, restored),
+// follows them (metadata, done, errors, files changing on disk), and removes them. Every state change goes to
+// the store through the journal, in order, so what `bitween ls` reads is what the session holds; an entry
+// stays listed when its torrent fails (error) or its files go away (missing) or change (changed), without a
+// webtorrent torrent behind it, until `recheck` brings it back or `del_torrent` removes it.
+import { dirname } from 'node:path';
+import bencode from 'bencode';
+import type { AddOptions, Torrent } from 'webtorrent';
+import { BadInputError, NotFoundError } from '../../lib/errors.js';
+import {
+  deleteTorrent,
+  insertTorrent,
+  markDownloading,
+  markFailed,
+  markSeeding,
+  saveMetadata,
+  saveProgress,
+  type FileStat,
+  type TorrentOrigin,
+  type TorrentRow,
+  type TorrentStatus,
+} from '../../lib/store/torrents.js';
+import type { TorrentContext } from './context.js';
+import { createTorrentFile } from './create.js';
+import { deleteDownloadedFiles } from './delete-files.js';
+import { dialContacts } from './dial.js';
+import { READ_ERROR, ReportingStore } from './disk-store.js';
+import { checkFiles, snapshotFiles } from './file-check.js';
+import { classifyTorrentError, oneLine, type Failure } from './failure.js';
+import { StoreJournal } from './journal.js';
+import { checkTorrentNames, displayName, displayNameOf } from './names.js';
+import { bitfieldOf, NO_TRACKERS, verifiedBytes, whenInfoHash } from './session.js';
+
+export function magnetFor(infoHash: string): string {
+  return `magnet:?xt=urn:btih:${infoHash}`;
+}
+
+export interface Entry {
+  readonly infoHash: string;
+  readonly origin: TorrentOrigin;
+  readonly savePath: string;
+  status: TorrentStatus;
+  name: string | null;
+  totalSize: number | null;
+  torrentFile: Buffer | null;
+  /** Stat snapshot of a seeding torrent's files. */
+  files: FileStat[] | null;
+  failure: Failure | null;
+  /** The webtorrent torrent while it is in the session; none in error / missing / changed state. */
+  torrent: Torrent | undefined;
+  /** Set while share() or recheck() handle the outcome of verification themselves ('done' is theirs). */
+  quiet?: boolean;
+}
+
+type FailedStatus = 'error' | 'missing' | 'changed';
+
+export class Torrents {
+  private readonly entries = new Map<string, Entry>();
+  readonly journal: StoreJournal;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private lastProgress = new Map<string, number>();
+  private checking: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ctx: TorrentContext) {
+    this.journal = new StoreJournal(ctx.db, ctx.log.child({ component: 'journal' }));
+  }
+
+  get(infoHash: string): Entry | undefined {
+    return this.entries.get(infoHash);
+  }
+
+  all(): IterableIterator<Entry> {
+    return this.entries.values();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  // ---- adopting ------------------------------------------------------------------------------------------
+
+  /** Puts every stored torrent back: shares and finished downloads seed, downloads continue, failures stay. */
+  async restore(rows: TorrentRow[]): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const row of rows) {
+      const entry: Entry = {
+        infoHash: row.infoHash,
+        origin: row.origin,
+        savePath: row.savePath,
+        status: row.status,
+        name: row.name,
+        totalSize: row.totalSize,
+        torrentFile: row.torrentFile,
+        files: row.files,
+        failure: row.errorCode ? { code: row.errorCode, reason: row.errorReason ?? '' } : null,
+        torrent: undefined,
+      };
+      this.entries.set(row.infoHash, entry);
+      try {
+        await this.resume(entry, row.bitfield);
+      } catch (err) {
+        // One broken row must not keep the others from coming back; it stays listed with the reason.
+        this.ctx.log.error({ err, infoHash: row.infoHash }, 'could not restore torrent');
+        this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+      }
+      counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /** Restores one entry from its stored state. */
+  private async resume(entry: Entry, bitfield: Buffer | null): Promise<void> {
+    if (entry.status === 'error') return; // waits for recheck or removal
+    if (entry.torrentFile) checkTorrentNames(decodeInfo(entry.torrentFile));
+    if (entry.status === 'seeding' || entry.status === 'missing' || entry.status === 'changed') {
+      if (entry.files) {
+        const check = await checkFiles(entry.savePath, entry.files);
+        if (check.status !== 'ok') {
+          if (entry.status !== check.status) this.fail(entry, check, check.status);
+          return;
+        }
+        // Same size and mtime as when it began to seed: trust it without reading a byte.
+        this.attach(entry, { skipVerify: true });
+        if (entry.status !== 'seeding') this.setSeeding(entry, entry.files, 'files back');
+        await whenInfoHash(entry.torrent!);
+        return;
+      }
+      if (entry.status !== 'seeding') return; // no snapshot to compare with: only recheck can tell
+    }
+    this.attach(entry, bitfield ? { bitfield: new Uint8Array(bitfield) } : {});
+    await whenInfoHash(entry.torrent!);
+    if (entry.status !== 'seeding') await this.dial(entry);
+  }
+
+  /** Creates a torrent for a file or folder and seeds it where it lies. */
+  async share(path: string): Promise<{ entry: Entry; added: boolean }> {
+    const { torrentFile, infoHash } = await createTorrentFile(path, 'bitween').catch((err: unknown) => {
+      if (err instanceof BadInputError) throw err;
+      throw new BadInputError(`cannot share ${path}: ${(err as Error).message}`);
+    });
+    const existing = this.entries.get(infoHash);
+    if (existing && existing.status === 'seeding') return { entry: existing, added: false };
+    if (existing) await this.remove(infoHash, false); // a failed or missing earlier copy: this one replaces it
+    const entry: Entry = {
+      infoHash,
+      origin: 'shared',
+      savePath: dirname(path),
+      status: 'seeding',
+      name: null,
+      totalSize: null,
+      torrentFile: Buffer.from(torrentFile),
+      files: null,
+      failure: null,
+      torrent: undefined,
+    };
+    this.entries.set(infoHash, entry);
+    // The pieces were just hashed from these bytes: no need to verify them again.
+    entry.quiet = true;
+    const torrent = this.attach(entry, { skipVerify: true });
+    try {
+      await whenReady(torrent);
+      entry.files = await snapshotFiles(entry.savePath, torrent.files);
+    } catch (err) {
+      this.entries.delete(infoHash);
+      if (!torrent.destroyed) torrent.destroy();
+      throw new BadInputError(`cannot share ${path}: ${(err as Error).message}`);
+    } finally {
+      entry.quiet = false;
+    }
+    entry.name = torrent.name;
+    entry.totalSize = torrent.length;
+    const row = {
+      infoHash,
+      name: torrent.name,
+      magnetLink: torrent.magnetURI,
+      torrentFile: entry.torrentFile,
+      status: 'seeding' as const,
+      origin: 'shared' as const,
+      savePath: entry.savePath,
+      totalSize: torrent.length,
+      bytesDone: torrent.length,
+      bitfield: bitfieldOf(torrent),
+      files: entry.files,
+    };
+    this.journal.write({ infoHash, kind: 'insert', run: (db) => insertTorrent(db, row), then: () => this.ctx.bus.publish('publish_shares') });
+    return { entry, added: true };
+  }
+
+  /** Fetches a contact's share: a magnet from the hash, dialled to every address the store knows for it. */
+  async fetch(infoHash: string, savePath: string): Promise<{ entry: Entry; added: boolean }> {
+    const existing = this.entries.get(infoHash);
+    if (existing) {
+      // Already here: dial again (a contact may have come online).
+      await this.dial(existing);
+      return { entry: existing, added: false };
+    }
+    const entry: Entry = {
+      infoHash,
+      origin: 'fetched',
+      savePath,
+      status: 'metadata',
+      name: null,
+      totalSize: null,
+      torrentFile: null,
+      files: null,
+      failure: null,
+      torrent: undefined,
+    };
+    this.entries.set(infoHash, entry);
+    const magnetLink = magnetFor(infoHash);
+    this.journal.write({
+      infoHash,
+      kind: 'insert',
+      run: (db) => insertTorrent(db, { infoHash, magnetLink, status: 'metadata', origin: 'fetched', savePath }),
+    });
+    const torrent = this.attach(entry, {});
+    await whenInfoHash(torrent);
+    await this.dial(entry);
+    return { entry, added: true };
+  }
+
+  /**
+   * Adds the entry's torrent to the session and follows it. Events of a torrent that was replaced (recheck)
+   * or removed are ignored: each listener checks that it still belongs to the entry's current torrent.
+   */
+  private attach(entry: Entry, opts: AddOptions): Torrent {
+    const id = entry.torrentFile ?? magnetFor(entry.infoHash);
+    const torrent = this.ctx.client.add(id, { ...NO_TRACKERS, path: entry.savePath, store: ReportingStore, ...opts });
+    entry.torrent = torrent;
+    const current = () => entry.torrent === torrent && this.entries.get(entry.infoHash) === entry;
+    const log = this.ctx.log.child({ infoHash: entry.infoHash });
+
+    torrent.on('metadata', () => {
+      if (!current() || entry.torrentFile) return;
+      // Before anything touches disk (the store opens files lazily; verification starts after this event).
+      let names;
+      try {
+        names = checkTorrentNames(torrent.info);
+      } catch (err) {
+        entry.name = displayNameOf(torrent.info);
+        this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+        return;
+      }
+      entry.name = names.name;
+      entry.totalSize = torrent.length;
+      entry.torrentFile = Buffer.from(torrent.torrentFile);
+      const metadata = { name: names.name, totalSize: torrent.length, torrentFile: entry.torrentFile, magnetLink: torrent.magnetURI };
+      if (entry.status === 'metadata') entry.status = 'downloading';
+      log.info({ name: names.name, size: torrent.length }, 'metadata received');
+      this.journal.write({
+        infoHash: entry.infoHash,
+        kind: 'metadata',
+        run: (db) => saveMetadata(db, entry.infoHash, metadata),
+        then: () => this.ctx.bus.publish('publish_shares'),
+      });
+    });
+    torrent.on('done', () => {
+      if (!current() || entry.quiet || (entry.status === 'seeding' && entry.files)) return;
+      void this.completed(entry, torrent);
+    });
+    torrent.on('error', (err: Error) => {
+      if (!current()) return;
+      this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+    });
+    torrent.on(READ_ERROR, (err: Error) => {
+      // A share whose file went away or shrank: find out which, once.
+      if (!current() || entry.status !== 'seeding' || !entry.files) return;
+      log.debug({ err }, 'read error while seeding');
+      void this.checkOne(entry, err);
+    });
+    torrent.on('warning', (err: Error) => log.debug({ warning: err.message }, 'torrent warning'));
+    return torrent;
+  }
+
+  /** Download complete and verified: seeding from now on, stored first, then announced. */
+  private async completed(entry: Entry, torrent: Torrent): Promise<void> {
+    let files: FileStat[];
+    try {
+      files = await snapshotFiles(entry.savePath, torrent.files);
+    } catch (err) {
+      this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+      return;
+    }
+    const wasSeeding = entry.status === 'seeding';
+    entry.totalSize ??= torrent.length;
+    this.setSeeding(entry, files, 'download complete');
+    if (!wasSeeding) this.ctx.log.info({ infoHash: entry.infoHash, name: entry.name, size: torrent.length }, 'download complete: seeding');
+  }
+
+  /**
+   * Marks an entry seeding from `files`: in memory now, in the store in order. A finished download is
+   * announced (torrent_done) once stored; a torrent back from a failure is announced as added again.
+   */
+  private setSeeding(entry: Entry, files: FileStat[], why: string): void {
+    const finished = entry.status === 'metadata' || entry.status === 'downloading';
+    const wasFailed = entry.failure !== null;
+    entry.status = 'seeding';
+    entry.files = files;
+    entry.failure = null;
+    const torrent = entry.torrent;
+    // Right after a skipVerify add the torrent may not have parsed its metadata yet: the stored size holds.
+    const bytes = entry.totalSize ?? torrent?.length ?? 0;
+    const bitfield = torrent ? bitfieldOf(torrent) : null;
+    this.journal.write({
+      infoHash: entry.infoHash,
+      kind: 'seeding',
+      run: (db) => markSeeding(db, entry.infoHash, bytes, bitfield, files),
+      then: async () => {
+        if (finished && !wasFailed && entry.origin === 'fetched') await this.ctx.bus.publish('torrent_done', [entry.infoHash]);
+        if (wasFailed) {
+          this.ctx.log.info({ infoHash: entry.infoHash, why }, 'seeding again');
+          await this.ctx.bus.publish('torrent_added', [entry.infoHash], { status: 'seeding' });
+          await this.ctx.bus.publish('publish_shares');
+        }
+      },
+    });
+  }
+
+  /**
+   * The torrent failed, or its files are gone or changed: it leaves the session (its files stay where they
+   * are), stays listed with the reason, is no longer advertised, and `torrent_error` says so once.
+   */
+  fail(entry: Entry, failure: Failure, status: FailedStatus): void {
+    const reason = oneLine(failure.reason);
+    const same = entry.status === status && entry.failure?.code === failure.code && entry.failure.reason === reason;
+    entry.status = status;
+    entry.failure = { code: failure.code, reason };
+    const torrent = entry.torrent;
+    entry.torrent = undefined;
+    if (torrent && !torrent.destroyed) torrent.destroy();
+    if (same) return;
+    this.ctx.log.warn({ infoHash: entry.infoHash, name: entry.name, status, code: failure.code }, `torrent ${status}: ${reason}`);
+    const name = entry.name;
+    this.journal.write({
+      infoHash: entry.infoHash,
+      kind: 'failed',
+      run: async (db) => {
+        await markFailed(db, entry.infoHash, status, failure.code, reason);
+        // A refused torrent is listed under its made-safe name, so the user sees what was refused.
+        if (name !== null && entry.torrentFile === null) await db.query(`UPDATE torrents SET name = $2 WHERE info_hash = $1`, [entry.infoHash, name]);
+      },
+      then: () => this.ctx.bus.publish('publish_shares'),
+    });
+    void this.ctx.bus
+      .publish('torrent_error', [entry.infoHash, { code: failure.code, reason }], { status })
+      .catch((err) => this.ctx.log.debug({ err }, 'torrent_error not published'));
+  }
+
+  // ---- user actions --------------------------------------------------------------------------------------
+
+  /**
+   * Removes a torrent from the session and the store. With deleteFiles, the files bitween downloaded for it
+   * are deleted (exactly those, never a share's originals, never the save path itself).
+   */
+  async remove(infoHash: string, deleteFiles: boolean): Promise<{ deleted: string[]; deleteFiles: boolean }> {
+    const entry = this.entries.get(infoHash);
+    if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
+    this.entries.delete(infoHash);
+    this.lastProgress.delete(infoHash);
+    const torrent = entry.torrent;
+    entry.torrent = undefined;
+    if (torrent && !torrent.destroyed) await new Promise<void>((done) => torrent.destroy({}, () => done()));
+    let deleted: string[] = [];
+    const deleting = deleteFiles && entry.origin === 'fetched';
+    if (deleteFiles && !deleting) this.ctx.log.warn({ infoHash }, 'not deleting the files of a share: they are your originals');
+    if (deleting) deleted = (await deleteDownloadedFiles(entry.savePath, entry.torrentFile, entry.name)).deleted;
+    this.journal.write({ infoHash, kind: 'remove', run: (db) => deleteTorrent(db, infoHash), then: () => this.ctx.bus.publish('publish_shares') });
+    return { deleted, deleteFiles: deleting };
+  }
+
+  /**
+   * Verifies what is on disk, then seeds (complete) or continues downloading (a fetch); a share whose pieces
+   * no longer verify stays `changed` — it is never re-downloaded over the user's own file.
+   */
+  async recheck(infoHash: string): Promise<Entry> {
+    const entry = this.entries.get(infoHash);
+    if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
+    if (entry.origin === 'shared' && entry.files) {
+      const check = await checkFiles(entry.savePath, entry.files);
+      if (check.status === 'missing') {
+        this.fail(entry, check, 'missing');
+        this.republishFailure(entry);
+        return entry;
+      }
+    }
+    const old = entry.torrent;
+    entry.torrent = undefined;
+    if (old && !old.destroyed) await new Promise<void>((done) => old.destroy({}, () => done()));
+    if (this.entries.get(infoHash) !== entry) throw new NotFoundError(`torrent ${infoHash} was removed during the recheck`);
+    const wasStatus = entry.status;
+    if (entry.status !== 'seeding') entry.status = entry.torrentFile ? 'downloading' : 'metadata';
+    entry.quiet = true;
+    const torrent = this.attach(entry, {}); // no bitfield, no skipVerify: every piece is hashed
+    // The entry's listeners may move it to an error state (and drop the torrent) while it verifies.
+    const stillOurs = (): boolean => entry.torrent === torrent;
+    try {
+      await whenReadyOrMetadataWait(torrent);
+    } catch (err) {
+      if (stillOurs()) this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+      this.republishFailure(entry);
+      return entry;
+    } finally {
+      entry.quiet = false;
+    }
+    if (!stillOurs()) {
+      // Failed while verifying (the listener moved it to error) or removed meanwhile.
+      this.republishFailure(entry);
+      return entry;
+    }
+    const complete = torrent.ready && verifiedBytes(torrent) === torrent.length;
+    if (complete) {
+      const files = await snapshotFiles(entry.savePath, torrent.files);
+      entry.failure ??= { code: 'E_RECHECK', reason: 'rechecked' }; // makes setSeeding announce torrent_added
+      entry.status = wasStatus;
+      this.setSeeding(entry, files, 'recheck');
+      return entry;
+    }
+    if (entry.origin === 'shared') {
+      this.fail(
+        entry,
+        {
+          code: 'E_FILES_CHANGED',
+          reason: `${verifiedBytes(torrent)} of ${torrent.length} bytes still match: the files changed since they were shared; \`bitween share\` them again to share the new version`,
+        },
+        'changed',
+      );
+      this.republishFailure(entry);
+      return entry;
+    }
+    // A fetch with pieces missing: continue downloading.
+    entry.failure = null;
+    const bytes = verifiedBytes(torrent);
+    const bitfield = bitfieldOf(torrent);
+    this.journal.write({
+      infoHash,
+      kind: 'downloading',
+      run: (db) => markDownloading(db, infoHash, bytes, bitfield),
+      then: () => this.ctx.bus.publish('publish_shares'),
+    });
+    await this.ctx.bus.publish('torrent_added', [infoHash], { status: entry.status });
+    await this.dial(entry);
+    return entry;
+  }
+
+  /** A recheck that ends where it began still answers the user: torrent_error again. */
+  private republishFailure(entry: Entry): void {
+    if (!entry.failure) return;
+    void this.ctx.bus
+      .publish('torrent_error', [entry.infoHash, entry.failure], { status: entry.status })
+      .catch((err) => this.ctx.log.debug({ err }, 'torrent_error not published'));
+  }
+
+  /** Dials every contact address known for the torrent's hash (unfinished torrents only). */
+  async dial(entry: Entry): Promise<void> {
+    const torrent = entry.torrent;
+    if (!torrent || torrent.destroyed || torrent.done || entry.status === 'seeding') return;
+    await dialContacts(this.ctx, torrent, entry.infoHash);
+  }
+
+  async dialAll(): Promise<void> {
+    for (const entry of [...this.entries.values()]) await this.dial(entry);
+  }
+
+  // ---- files on disk -------------------------------------------------------------------------------------
+
+  /** Checks one seeding entry's files; a read error with the files unchanged is an error of its own. */
+  private checkOne(entry: Entry, readError?: Error): Promise<void> {
+    this.checking = this.checking.then(async () => {
+      if (this.entries.get(entry.infoHash) !== entry || !entry.files) return;
+      const check = await checkFiles(entry.savePath, entry.files);
+      if (check.status === 'ok') {
+        if (entry.status === 'missing' && entry.torrent === undefined) {
+          // The files are back as they were (a drive mounted again): seed without reading them.
+          this.attach(entry, { skipVerify: true });
+          this.setSeeding(entry, entry.files, 'files back');
+        } else if (readError && entry.status === 'seeding') {
+          this.fail(entry, { code: 'E_WRITE_FAILED', reason: `cannot read ${entry.name ?? entry.infoHash}: ${readError.message}` }, 'error');
+        }
+        return;
+      }
+      if (entry.status === 'seeding' || (entry.status === 'missing' && check.status === 'changed')) this.fail(entry, check, check.status);
+    });
+    return this.checking;
+  }
+
+  /** Checks every seeding (and missing) torrent's files against their snapshot: size and mtime only. */
+  async checkAllFiles(): Promise<void> {
+    for (const entry of [...this.entries.values()]) {
+      if ((entry.status === 'seeding' || entry.status === 'missing') && entry.files) {
+        await this.checkOne(entry).catch((err) => this.ctx.log.warn({ err, infoHash: entry.infoHash }, 'file check failed'));
+      }
+    }
+  }
+
+  // ---- timers --------------------------------------------------------------------------------------------
+
+  /**
+   * Saves progress of unfinished torrents whose verified bytes changed, and publishes `torrent_progress`
+   * (info_hash, bytes_done, total_size, download_speed, peers) for progress bars; checks seeding files.
+   */
+  startTimers(): void {
+    this.progressTimer = setInterval(() => this.saveProgress(), this.ctx.config.progressIntervalMs);
+    this.progressTimer.unref();
+    this.checkTimer = setInterval(() => void this.checkAllFiles(), this.ctx.config.fileCheckIntervalMs);
+    this.checkTimer.unref();
+  }
+
+  saveProgress(): void {
+    for (const entry of this.entries.values()) {
+      const torrent = entry.torrent;
+      if (!torrent || torrent.destroyed || !torrent.bitfield || torrent.done || entry.status === 'seeding') continue;
+      const bytes = verifiedBytes(torrent);
+      if (this.lastProgress.get(entry.infoHash) === bytes) continue;
+      this.lastProgress.set(entry.infoHash, bytes);
+      const bitfield = bitfieldOf(torrent);
+      this.journal.write({ infoHash: entry.infoHash, kind: 'progress', run: (db) => saveProgress(db, entry.infoHash, bytes, bitfield) });
+      // Not awaited: during a Redis outage the publish waits in ioredis's queue.
+      this.ctx.bus
+        .publish('torrent_progress', [entry.infoHash, bytes, torrent.length, Math.round(torrent.downloadSpeed), torrent.numPeers])
+        .catch((err) => this.ctx.log.debug({ err }, 'progress not published'));
+    }
+  }
+
+  /** Stops the timers, saves the last progress and waits (bounded) for the store to take what is queued. */
+  async close(flushMs: number): Promise<void> {
+    clearInterval(this.progressTimer);
+    clearInterval(this.checkTimer);
+    this.saveProgress();
+    const left = await this.journal.flush(flushMs);
+    if (left > 0) this.ctx.log.error({ pendingWrites: left }, `${left} torrent state change(s) not stored: Postgres did not answer before shutdown`);
+    this.journal.close();
+  }
+
+  /** Counts by state, for the heartbeat and `bitween status`. */
+  states(): Record<TorrentStatus, number> {
+    const counts: Record<TorrentStatus, number> = { metadata: 0, downloading: 0, seeding: 0, error: 0, missing: 0, changed: 0 };
+    for (const e of this.entries.values()) counts[e.status]++;
+    return counts;
+  }
+}
+
+function decodeInfo(torrentFile: Buffer): unknown {
+  return (bencode.decode(torrentFile) as { info?: unknown }).info;
+}
+
+function whenReady(torrent: Torrent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (torrent.ready) return resolve();
+    const onError = (err: Error) => reject(err);
+    torrent.once('error', onError);
+    torrent.once('ready', () => {
+      torrent.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** A recheck of a torrent without metadata cannot verify anything: it is back once it has its info-hash. */
+function whenReadyOrMetadataWait(torrent: Torrent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    torrent.once('error', onError);
+    const done = () => {
+      torrent.off('error', onError);
+      resolve();
+    };
+    if (torrent.ready) return done();
+    torrent.once('ready', done);
+    torrent.once('infoHash', () => {
+      if (!torrent.torrentFile || !torrent.info) done();
+    });
+    // A destroyed torrent emits neither: the entry's listener has moved it to an error state.
+    torrent.once('close', done);
+  });
+}
+
+export { displayName };
