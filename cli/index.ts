@@ -8,6 +8,7 @@ import { browseCommand } from './browse.js';
 import { contactsAddCommand, contactsCommand, contactsRemoveCommand } from './contacts.js';
 import { getCommand } from './get.js';
 import { lsCommand } from './ls.js';
+import { recheckCommand } from './recheck.js';
 import { rmCommand } from './rm.js';
 import { EXIT, action, reportError, exitCodeFor } from './run.js';
 import { shareCommand } from './share.js';
@@ -62,6 +63,14 @@ program
   .option('--json', 'print {infoHash, name, filesDeleted, savePath}')
   .option('--timeout <seconds>', 'give up after this long (default 60)', seconds)
   .action(action(rmCommand));
+
+program
+  .command('recheck')
+  .description('verify what is on disk for a torrent (after an error, or files put back), then seed or continue')
+  .argument('<hash>', 'info-hash or a unique prefix of one that `bitween ls` shows')
+  .option('--json', 'print {infoHash, name, status, errorCode, errorReason} (exit 1 when it is not back)')
+  .option('--timeout <seconds>', 'give up after this long (default: wait while the torrent service runs)', seconds)
+  .action(action(recheckCommand));
 
 program
   .command('ls')

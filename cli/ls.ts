@@ -1,8 +1,10 @@
 // `bitween ls`: own torrents from the store, with peers and rates from the torrent service's heartbeat when
 // it is up (the store knows what is kept; only the running session knows who is connected right now).
+// A torrent in error, missing or changed state gets a line under the table: why, and what to do about it.
+import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
 import { listTorrents, type TorrentRow } from '../lib/store/torrents.js';
-import { formatPercent, formatRate, formatSize, json, shortHash, table } from './format.js';
+import { clean, formatPercent, formatRate, formatSize, json, shortHash, table } from './format.js';
 import { out } from './run.js';
 import type { Session } from './session.js';
 
@@ -20,6 +22,9 @@ export interface ListedTorrent extends LiveTorrent {
   /** 0..1, null while the size is unknown (metadata not yet fetched) */
   progress: number | null;
   state: string;
+  /** Why it is in error / missing / changed state (a stable code and one line); null otherwise. */
+  errorCode: string | null;
+  errorReason: string | null;
   origin: string;
   savePath: string;
   addedAt: string;
@@ -68,6 +73,8 @@ export function listed(row: TorrentRow, live: LiveTorrent | undefined): ListedTo
     bytesDone: row.bytesDone,
     progress,
     state: row.status,
+    errorCode: row.errorCode ?? null,
+    errorReason: row.errorReason ?? null,
     origin: row.origin,
     savePath: row.savePath,
     addedAt: row.addedAt.toISOString(),
@@ -91,6 +98,39 @@ export function renderTorrents(torrents: ListedTorrent[], width?: number): strin
     { header: 'UP', value: (t: ListedTorrent) => formatRate(t.uploadRate), align: 'right' as const },
   ];
   return table(torrents, columns, width);
+}
+
+const FAILED = new Set(['error', 'missing', 'changed']);
+
+/** What to do about a torrent in error / missing / changed state, naming its path and hash; undefined otherwise. */
+export function stateHint(t: ListedTorrent): string | undefined {
+  const hash = shortHash(t.infoHash);
+  const path = t.name === null ? t.savePath : join(t.savePath, t.name);
+  switch (t.state) {
+    case 'missing':
+      return `files not found at ${path}: put them back and run \`bitween recheck ${hash}\``;
+    case 'changed':
+      return `the files changed since they were ${t.origin === 'fetched' ? 'downloaded' : 'shared'}: \`bitween share ${path}\` to share the new version, \`bitween rm ${hash}\` to drop the old one`;
+    case 'error':
+      return `\`bitween recheck ${hash}\` verifies what is on disk and goes on; \`bitween rm ${hash}\` drops it`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Two lines per torrent in error / missing / changed state, after the table: the state with its code and
+ * the service's reason, then what to do. Not cut to the terminal's width: the reason is the point.
+ */
+export function renderProblems(torrents: ListedTorrent[]): string[] {
+  const lines: string[] = [];
+  for (const t of torrents) {
+    if (!FAILED.has(t.state)) continue;
+    const code = t.errorCode ? ` (${t.errorCode})` : '';
+    lines.push(clean(`${shortHash(t.infoHash)}  ${t.state}${code}: ${t.errorReason ?? 'no reason stored'}`));
+    lines.push(clean(`  ${stateHint(t)}`));
+  }
+  return lines;
 }
 
 /** "all torrents: 2 peers, down 1.50 MiB/s, up 0 B/s" from the torrent service's facts. */
@@ -119,6 +159,8 @@ export async function lsCommand(session: Session, options: { json?: boolean }): 
     // Without per-torrent figures, the session's totals are still worth a line.
     if (facts && live.size === 0 && torrents.length > 0) text += `
 ${sessionTotals(facts)}`;
+    const problems = renderProblems(torrents);
+    if (problems.length > 0) text += `\n\n${problems.join('\n')}`;
     await out(text);
   }
   if (warning) process.stderr.write(`bitween: ${warning}\n`);

@@ -68,6 +68,39 @@ export function factText(facts: Record<string, unknown>): string[] {
   return parts.map(clean);
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
+}
+
+/**
+ * The torrent service's `store` and `states` facts as what needs attention: "store unreachable, 3 writes
+ * waiting" (its state changes are kept in memory until Postgres is back) and how many torrents are in error,
+ * missing or changed state. Nothing when all is well; facts of another shape (an older service) as they are.
+ */
+export function torrentFactText(facts: Record<string, unknown>): string[] {
+  const { store, states, ...rest } = facts;
+  const parts: string[] = [];
+  if (isRecord(store)) {
+    const pending = count(store.pendingWrites);
+    const writes = pending === null ? '' : `${pending} write${pending === 1 ? '' : 's'} waiting`;
+    if (store.reachable === false) parts.push(`store unreachable${writes ? `, ${writes}` : ''}`);
+    else if (pending) parts.push(`store ${writes}`);
+  } else if (store !== undefined) {
+    rest.store = store;
+  }
+  if (isRecord(states)) {
+    const failed = (['error', 'missing', 'changed'] as const).filter((s) => count(states[s])).map((s) => `${s} ${count(states[s])}`);
+    if (failed.length > 0) parts.push(`${failed.join(', ')} (\`bitween ls\` says why)`);
+  } else if (states !== undefined) {
+    rest.states = states;
+  }
+  return [...parts.map(clean), ...factText(rest)];
+}
+
 /** Joins parts with two spaces, breaking lines at `width`, each line indented. */
 function wrap(parts: string[], indent: string, width: number): string[] {
   const lines: string[] = [];
@@ -103,9 +136,9 @@ export function renderStatus(status: Status, now = new Date(), width = terminalW
     width,
   ).split('\n');
   const lines = [head[0]!];
-  rows.forEach(([, s], i) => {
+  rows.forEach(([name, s], i) => {
     lines.push(head[i + 1]!);
-    lines.push(...wrap(factText(s.facts), '  ', width));
+    lines.push(...wrap(name === 'torrent' ? torrentFactText(s.facts) : factText(s.facts), '  ', width));
   });
   lines.push('');
   lines.push(`redis      up    ${status.redis.url}  namespace ${status.namespace}`);
