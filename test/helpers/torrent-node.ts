@@ -20,14 +20,15 @@ export interface TorrentNode {
   cleanup(): Promise<void>;
 }
 
-export async function createTorrentNode(name: string, env: Record<string, string> = {}): Promise<TorrentNode> {
+/** `env` may point the node at a private Redis or save path; `options.db` is a database made elsewhere (a private cluster). */
+export async function createTorrentNode(name: string, env: Record<string, string> = {}, options: { db?: TestDatabase } = {}): Promise<TorrentNode> {
   const namespace = newNamespace(name);
-  const db = await createTestDatabase();
+  const db = options.db ?? (await createTestDatabase());
   let dir: string | undefined;
   let bus: TestBus;
   try {
     dir = await mkdtemp(join(tmpdir(), `bitween-${name}-`));
-    bus = await TestBus.open(namespace);
+    bus = await TestBus.open(namespace, env.BITWEEN_REDIS_URL ?? REDIS_URL);
   } catch (err) {
     // Nothing is returned to clean up (Redis down, say): drop what was made so far.
     await db.drop();
@@ -38,7 +39,7 @@ export async function createTorrentNode(name: string, env: Record<string, string
     namespace,
     db,
     dir,
-    savePath: join(dir, 'downloads'),
+    savePath: env.BITWEEN_SAVE_PATH ?? join(dir, 'downloads'),
     bus,
     service: undefined,
     port: 0,
