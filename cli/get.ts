@@ -66,9 +66,11 @@ export async function getCommand(session: Session, input: string, options: GetOp
   // A warning about this hash (e.g. a contact address refused) is worth a line; a failure of the torrent
   // itself (reported under topic "torrent") ends the wait.
   const onError = (e: Event): undefined => {
-    if (e.report?.service !== 'torrent' || e.report.payload !== infoHash) return undefined;
-    if (e.report.topic === 'torrent') throw new ServiceRefusedError(`torrent service: ${e.report.error}`);
-    process.stderr.write(`bitween: warning: ${clean(e.report.error)}\n`);
+    const r = e.report;
+    // The hash is in info_hash (older services sent it as the payload).
+    if (r?.service !== 'torrent' || (r.info_hash ?? r.payload) !== infoHash) return undefined;
+    if (r.topic === 'torrent') throw new ServiceRefusedError(r);
+    process.stderr.write(`bitween: warning: ${clean(r.error)}\n`);
     return undefined;
   };
 

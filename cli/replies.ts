@@ -6,7 +6,7 @@
 // next `wait`.
 import type { Redis } from 'ioredis';
 import { decodePayload } from '../lib/bus.js';
-import { BitweenError, UnavailableError } from '../lib/errors.js';
+import { BitweenError, UnavailableError, isErrorCode, parseErrorReport, reportEchoes, type ErrorCode, type ErrorReport } from '../lib/errors.js';
 import { HEARTBEAT_INTERVAL_MS } from '../lib/heartbeat.js';
 import { startHint, type Session } from './session.js';
 
@@ -16,22 +16,22 @@ export interface Event {
   kwargs: Record<string, unknown>;
   raw: string;
   /** On `error`: the report, when it has the contract's shape. */
-  report?: ServiceErrorReport;
+  report?: ErrorReport;
 }
 
 /** How long a waiting download tolerates the torrent service's heartbeat being gone (a pm2 restart). */
 export const RESTART_GRACE_MS = 15000;
 
-export interface ServiceErrorReport {
-  service: string;
-  topic: string;
-  error: string;
-  payload: string;
-}
-
-/** The service refused the request; its message is the one line the user sees. */
+/**
+ * The service refused the request; its message is the one line the user sees. `code` is the service's own
+ * (E_NOT_FOUND, E_STORE_DOWN, …), so the exit code follows it as for a local failure.
+ */
 export class ServiceRefusedError extends BitweenError {
-  override readonly code = 'E_REFUSED';
+  override readonly code: ErrorCode;
+  constructor(readonly report: ErrorReport) {
+    super(`${report.service} service: ${report.error}`);
+    this.code = isErrorCode(report.code) ? report.code : 'E_INTERNAL';
+  }
 }
 
 type Waiter = (e: Event) => void;
@@ -62,7 +62,7 @@ export class Replies {
     const topic = channel.slice(this.session.namespace.length + 1);
     let event: Event;
     if (topic === 'error') {
-      event = { topic, raw, args: [], kwargs: {}, report: parseError(raw) };
+      event = { topic, raw, args: [], kwargs: {}, report: parseErrorReport(raw) };
     } else {
       try {
         event = { topic, raw, ...decodePayload(raw) };
@@ -114,9 +114,9 @@ export class Replies {
         fn();
       };
       const waiter: Waiter = (e) => {
-        if (e.report && e.report.service === opts.service && opts.payload !== undefined && e.report.payload === opts.payload) {
-          const message = e.report.error;
-          return finish(() => reject(new ServiceRefusedError(`${opts.service} service: ${message}`)));
+        const report = e.report;
+        if (report && report.service === opts.service && opts.payload !== undefined && reportEchoes(report, opts.payload)) {
+          return finish(() => reject(new ServiceRefusedError(report)));
         }
         try {
           const value = opts.pick(e);
@@ -184,18 +184,6 @@ export class Replies {
       if (i < missed.length) this.backlog = missed.slice(i).concat(this.backlog);
     });
   }
-}
-
-function parseError(raw: string): ServiceErrorReport | undefined {
-  try {
-    const value = JSON.parse(raw) as Partial<ServiceErrorReport>;
-    if (typeof value.service === 'string' && typeof value.error === 'string' && typeof value.payload === 'string') {
-      return value as ServiceErrorReport;
-    }
-  } catch {
-    // not the contract's error shape: not ours to answer
-  }
-  return undefined;
 }
 
 /** The info-hash an event like torrent_added carries as its first argument (lower-case), if any. */

@@ -21,6 +21,7 @@ export function exitCodeFor(err: unknown): number {
   if (!(err instanceof BitweenError)) return EXIT.failed;
   switch (err.code) {
     case 'E_UNAVAILABLE':
+    case 'E_STORE_DOWN':
       return EXIT.unavailable;
     case 'E_CONFIG':
     case 'E_SCHEMA':

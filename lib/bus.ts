@@ -3,7 +3,7 @@
 // ioredis reconnects forever and resubscribes on its own (autoResubscribe); messages published while
 // Redis was away are lost, which is why services read current state from the store on start.
 import { Redis } from 'ioredis';
-import { BadInputError, BitweenError, errorMessage } from './errors.js';
+import { BadInputError, BitweenError, MAX_REPORT_PAYLOAD_BYTES, TooDeepError, TooLargeError, buildErrorReport, errorMessage, type ErrorReport } from './errors.js';
 import type { Logger } from './log.js';
 import { within } from './within.js';
 
@@ -29,14 +29,57 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * Limits on what a subscriber takes from the bus, checked before anything is parsed: a hostile payload
+ * costs a length check or one linear scan, not a parse tree (a 1 MiB array of arrays) or a recursion.
+ * The largest legitimate payload (a path, a list of addresses) is far below both.
+ */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+export const MAX_PAYLOAD_DEPTH = 32;
+
+/** The refusal of a payload of `bytes` (UTF-8) over MAX_PAYLOAD_BYTES; undefined when it is within. */
+function tooLarge(bytes: number): TooLargeError | undefined {
+  if (bytes <= MAX_PAYLOAD_BYTES) return undefined;
+  return new TooLargeError(`payload is ${bytes} bytes, over the limit of ${MAX_PAYLOAD_BYTES}: send a path or a hash, not the data`);
+}
+
+/**
+ * Refuses JSON nested deeper than MAX_PAYLOAD_DEPTH (E_TOO_DEEP): counts brackets outside strings in one
+ * pass, without parsing (malformed text is left for JSON.parse to refuse).
+ */
+export function checkDepth(text: string, limit = MAX_PAYLOAD_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) throw new TooDeepError(`payload is nested deeper than ${limit} levels: refused unparsed`);
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+}
+
+/**
  * Payload forms: `{"args": [...], "kwargs": {...}}` (either key optional), a JSON array (the positional
  * args), anything else one string argument, an empty payload no arguments. Text that starts like JSON
  * but does not parse is an error rather than a string, so a typo in redis-cli is reported, not obeyed.
+ * Over MAX_PAYLOAD_BYTES or MAX_PAYLOAD_DEPTH it is refused before parsing (E_TOO_LARGE, E_TOO_DEEP).
  */
 export function decodePayload(raw: string): { args: unknown[]; kwargs: Record<string, unknown> } {
+  // UTF-8 takes at least one byte per UTF-16 unit: only a payload near the limit needs counting.
+  if (raw.length > MAX_PAYLOAD_BYTES / 3) {
+    const refused = tooLarge(raw.length > MAX_PAYLOAD_BYTES ? raw.length : Buffer.byteLength(raw));
+    if (refused) throw refused;
+  }
   const text = raw.trim();
   if (text === '') return { args: [], kwargs: {} };
   if (!text.startsWith('{') && !text.startsWith('[')) return { args: [raw], kwargs: {} };
+  checkDepth(text);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -84,7 +127,7 @@ export class Bus {
     this.log = opts.log.child({ component: 'bus' });
     this.pub = this.connect(opts.redisUrl, 'pub');
     this.sub = this.connect(opts.redisUrl, 'sub');
-    this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.receive(channel.toString(), payload.toString()));
+    this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.receive(channel.toString(), payload));
   }
 
   private connect(url: string, role: string): Redis {
@@ -120,18 +163,26 @@ export class Bus {
     await this.pub.publish(this.channel(topic), encodePayload(args, kwargs));
   }
 
-  /** Reports bad input on `<namespace>:error` and in the log; never throws. */
-  async publishError(topic: string, err: unknown, payload: string): Promise<void> {
-    const error = errorMessage(err);
-    const expected = err instanceof BitweenError;
-    if (expected) this.log.warn({ topic, payload: payload.slice(0, 200) }, `${topic}: ${error}`);
-    else this.log.error({ topic, payload: payload.slice(0, 200), err }, `${topic}: ${error}`);
+  /**
+   * Reports bad input on `<namespace>:error` (an ErrorReport: code, one line, at most 1 KiB of `payload`) and
+   * in the log; never throws. `infoHash`: the torrent concerned, when there is one.
+   */
+  async publishError(topic: string, err: unknown, payload = '', infoHash?: string): Promise<void> {
+    await this.report(topic, err, payload, infoHash);
+  }
+
+  /** publishError for a payload of which only a head was kept (`payloadBytes`: the size received). */
+  private async report(topic: string, err: unknown, payload: string, infoHash?: string, payloadBytes?: number): Promise<void> {
+    const report: ErrorReport = buildErrorReport({ service: this.service, topic, err, payload, payloadBytes, infoHash });
+    const fields = { topic, code: report.code, infoHash, payload: report.payload.slice(0, 200) };
+    if (err instanceof BitweenError) this.log.warn(fields, `${topic}: ${report.error}`);
+    else this.log.error({ ...fields, err }, `${topic}: ${report.error}`);
     // An error about an `error` message would be received again and loop forever: log it only.
     if (topic === 'error') return;
     try {
-      await this.pub.publish(this.channel('error'), JSON.stringify({ service: this.service, topic, error, payload }));
+      await this.pub.publish(this.channel('error'), JSON.stringify(report));
     } catch (pubErr) {
-      this.log.warn({ err: errorMessage(pubErr) }, 'could not publish the error');
+      this.log.warn({ err: pubErr }, 'could not publish the error');
     }
   }
 
@@ -171,11 +222,22 @@ export class Bus {
     return this.queue;
   }
 
-  private receive(channel: string, raw: string): void {
+  private receive(channel: string, payload: Buffer): void {
     const topic = channel.slice(this.namespace.length + 1);
     const entry = this.handlers.get(topic);
     if (!channel.startsWith(`${this.namespace}:`) || !entry) return;
-    const run = () => this.dispatch(topic, raw, entry.fn);
+    // Too large: refused unread, keeping only a head for the report, so that a queue of big payloads
+    // waiting their turn cannot build up.
+    let run: () => Promise<void>;
+    const refused = tooLarge(payload.length);
+    if (refused) {
+      const head = payload.subarray(0, 2 * MAX_REPORT_PAYLOAD_BYTES).toString();
+      const bytes = payload.length;
+      run = () => this.report(topic, refused, head, undefined, bytes);
+    } else {
+      const raw = payload.toString();
+      run = () => this.dispatch(topic, raw, entry.fn);
+    }
     if (entry.immediate) void run();
     else this.queue = this.queue.then(run);
   }

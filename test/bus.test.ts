@@ -112,7 +112,8 @@ describe('bus on the shared Redis', () => {
       assert.equal(tb.count('echoed', since), 1);
       assert.equal(tb.count('error', since), 1);
       const err = (await tb.waitFor('error', () => true, 0, since)).error!;
-      assert.deepEqual(Object.keys(err).sort(), ['error', 'payload', 'service', 'topic']);
+      assert.deepEqual(Object.keys(err).sort(), ['code', 'error', 'payload', 'service', 'topic']);
+      assert.equal(err.code, 'E_BAD_INPUT');
       assert.equal(err.service, 'bustest');
       assert.equal(err.topic, 'echo');
       assert.equal(err.payload, raw);
@@ -130,7 +131,7 @@ describe('bus on the shared Redis', () => {
     assert.deepEqual(echoed.args[0], ['still here']);
     assert.equal(tb.count('error', since), 1);
     const err = tb.seen.slice(since).find((m) => m.topic === 'error')!.error!;
-    assert.deepEqual(err, { service: 'bustest', topic: 'refuse', error: 'refused ["x"]', payload: '["x"]' });
+    assert.deepEqual(err, { service: 'bustest', topic: 'refuse', code: 'E_BAD_INPUT', error: 'refused ["x"]', payload: '["x"]' });
     const warn = lines.slice(logged).filter((l) => l.level === 40);
     assert.equal(warn.length, 1);
     assert.equal(warn[0]!.msg, 'refuse: refused ["x"]');
@@ -144,7 +145,7 @@ describe('bus on the shared Redis', () => {
     await tb.waitFor('echoed', () => true, 5000, since);
     assert.equal(tb.count('error', since), 1);
     const err = tb.seen.slice(since).find((m) => m.topic === 'error')!.error!;
-    assert.deepEqual(err, { service: 'bustest', topic: 'crash', error: 'something unexpected', payload: '' });
+    assert.deepEqual(err, { service: 'bustest', topic: 'crash', code: 'E_INTERNAL', error: 'something unexpected', payload: '' });
     const errorLines = lines.slice(logged).filter((l) => l.level === 50);
     assert.equal(errorLines.length, 1);
     assert.match(String((errorLines[0]!.err as { stack?: string }).stack), /TypeError: something unexpected/);

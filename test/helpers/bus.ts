@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { decodePayload, encodePayload } from '../../lib/bus.js';
+import type { ErrorReport } from '../../lib/errors.js';
 
 export const REDIS_URL = process.env.BITWEEN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -10,8 +11,8 @@ export interface Seen {
   raw: string;
   args: unknown[];
   kwargs: Record<string, unknown>;
-  /** The parsed payload of `error` messages. */
-  error?: { service: string; topic: string; error: string; payload: string };
+  /** The parsed payload of `error` messages, as sent (not normalised, so a test sees a missing field). */
+  error?: ErrorReport;
 }
 
 export function newNamespace(prefix = 't'): string {
@@ -41,8 +42,8 @@ export class TestBus {
   private record(topic: string, raw: string): void {
     let m: Seen;
     try {
-      // `error` payloads are the contract's {service, topic, error, payload} object, not args/kwargs.
-      if (topic === 'error') m = { topic, raw, args: [], kwargs: {}, error: JSON.parse(raw) };
+      // `error` payloads are the contract's ErrorReport object, not args/kwargs.
+      if (topic === 'error') m = { topic, raw, args: [], kwargs: {}, error: JSON.parse(raw) as ErrorReport };
       else m = { topic, raw, ...decodePayload(raw) };
     } catch {
       m = { topic, raw, args: [], kwargs: {} };
