@@ -15,3 +15,9 @@ export async function addressesForHash(db: Db, infoHash: string): Promise<PeerAd
   );
   return rows;
 }
+
+/** Every address any contact resource published, as Postgres writes it (`host()`): the torrent service's allow-list. */
+export async function allContactAddresses(db: Db): Promise<string[]> {
+  const { rows } = await db.query<{ address: string }>(`SELECT DISTINCT host(address) AS address FROM contact_addresses`);
+  return rows.map((r) => r.address);
+}

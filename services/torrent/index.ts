@@ -5,6 +5,7 @@ import { setState, StateKey } from '../../lib/store/state.js';
 import { listTorrents } from '../../lib/store/torrents.js';
 import type { TorrentContext } from './context.js';
 import { TorrentHandlers } from './handlers.js';
+import { PeerFilter } from './peer-filter.js';
 import { openSession } from './session.js';
 import { Torrents } from './torrents.js';
 
@@ -12,7 +13,9 @@ import { Torrents } from './torrents.js';
 const FLUSH_ON_STOP_MS = 4000;
 
 await runService('torrent', async ({ config, log, bus, db }) => {
-  const client = await openSession({ port: config.torrentPort, uploadLimit: config.uploadLimit, downloadLimit: config.downloadLimit });
+  // Friends-only peers (BITWEEN_PEERS): reloaded on recheck_handles (handlers), every 30 s, and on a miss.
+  const peerFilter = config.peers === 'contacts' ? await PeerFilter.open({ db, log, allowLoopback: config.allowLoopback }) : undefined;
+  const client = await openSession({ port: config.torrentPort, uploadLimit: config.uploadLimit, downloadLimit: config.downloadLimit, encryption: config.encryption, peerFilter });
   const port = client.torrentPort;
   const ctx: TorrentContext = { client, db, bus, config, log };
   // Errors of torrents reach the torrent's own listener (torrents.ts); this is for the client itself.
@@ -55,6 +58,7 @@ await runService('torrent', async ({ config, log, bus, db }) => {
       await runAll(log, [
         ['save state', () => torrents.close(FLUSH_ON_STOP_MS)],
         ['close the session', () => new Promise<void>((done) => client.destroy(() => done()))],
+        ['stop the peer list refresh', () => peerFilter?.close()],
       ]);
     },
   };

@@ -48,6 +48,8 @@ export async function createTorrentNode(name: string, env: Record<string, string
       BITWEEN_DATABASE_URL: db.url,
       BITWEEN_REDIS_URL: REDIS_URL,
       BITWEEN_SAVE_PATH: join(dir, 'downloads'),
+      // Tests share files from temporary folders (the default root, the home folder, holds none of them).
+      BITWEEN_SHARE_ROOTS: tmpdir(),
       BITWEEN_ALLOW_LOOPBACK: 'true',
       BITWEEN_PROGRESS_INTERVAL_MS: '200',
       ...env,
@@ -87,4 +89,21 @@ export async function storeContactShare(
     `INSERT INTO contact_addresses (jid, resource, address, port) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
     [jid, resource, share.address, share.port],
   );
+}
+
+/**
+ * Writes a contact's published address without shares: a node accepts incoming peers only from addresses its
+ * contacts published (BITWEEN_PEERS=contacts), so the seeder of a two-node test stores the leecher's. Every
+ * node on this machine connects from 127.0.0.1, the default here.
+ */
+export async function storeContactAddress(node: TorrentNode, contact: { jid?: string; resource?: string; address?: string; port?: number } = {}): Promise<void> {
+  const jid = contact.jid ?? 'leecher@example.test';
+  const resource = contact.resource ?? 'home';
+  await node.db.pool.query(`INSERT INTO contact_resources (jid, resource, online) VALUES ($1, $2, true) ON CONFLICT DO NOTHING`, [jid, resource]);
+  await node.db.pool.query(`INSERT INTO contact_addresses (jid, resource, address, port) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [
+    jid,
+    resource,
+    contact.address ?? '127.0.0.1',
+    contact.port ?? 6881,
+  ]);
 }

@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { getTorrent } from '../../lib/store/torrents.js';
 import { treeDigest, writeRandomFile, writeRandomFolder } from '../helpers/files.js';
-import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
 let a: TorrentNode;
 let b: TorrentNode;
 before(async () => {
   [a, b] = await Promise.all([createTorrentNode('fa'), createTorrentNode('fb')]);
   await Promise.all([a.start(), b.start()]);
+  // A serves only its contacts: B is one (A's store holds B's address, as B's XMPP publication would put it).
+  await storeContactAddress(a, { port: b.port });
 });
 after(async () => {
   await Promise.all([a?.cleanup(), b?.cleanup()]);

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import WebTorrent, { type Wire } from 'webtorrent';
 import { REQUEST_QUEUE } from '../../services/torrent/session.js';
 import { treeDigest, writeRandomFile } from '../helpers/files.js';
-import { createTorrentNode, type TorrentNode } from '../helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, type TorrentNode } from '../helpers/torrent-node.js';
 
 let a: TorrentNode;
 let client: WebTorrent;
@@ -16,6 +16,8 @@ let downloads: string;
 before(async () => {
   a = await createTorrentNode('rq');
   await a.start();
+  // The node serves only its contacts: this client connects from 127.0.0.1, an address a contact published.
+  await storeContactAddress(a);
   downloads = await mkdtemp(join(tmpdir(), 'bitween-rq-peer-'));
   client = new WebTorrent({ dht: false, tracker: false, lsd: false, utp: false, natUpnp: false, natPmp: false, webSeeds: false, utPex: false });
 });
