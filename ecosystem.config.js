@@ -21,12 +21,19 @@ const common = {
   listen_timeout: 30000,
   // The services finish their shutdown within 8 s (lib/shutdown.ts) and exit 0; pm2 kills after 10 s.
   kill_timeout: 10000,
-  // 0: stopped on purpose (the `exit` topic); 78: configuration or schema error (lib/service.ts). Neither
-  // is a crash, and restarting would only repeat it.
-  stop_exit_codes: [0, 78],
-  // No restart_delay / exp_backoff_restart_delay: with either set, pm2 7 shows an app that exited with a
-  // stop_exit_codes code as 'waiting restart' forever instead of 'stopped'. A crash loop still ends: after
-  // max_restarts (16) exits within min_uptime (1 s) pm2 marks the app errored.
+  // Every other exit is a crash and is restarted: a non-zero code, an uncaught exception or unhandled
+  // rejection (70, after the service saved what it could), and a death by signal (kill -9, the OOM killer,
+  // SIGSEGV, SIGABRT), which pm2 7 reports as code 0 — so 0 must never be listed here.
+  // 64: stopped for good by the `exit` topic; 78: configuration or schema error, which a restart would only
+  // repeat (lib/shutdown.ts STOP_EXIT_CODES).
+  stop_exit_codes: [64, 78],
+  // A crash loop backs off: pm2 waits 100 ms before the first restart, then 1.5 times longer each time, up to
+  // 15 s; once the app has stayed up 30 s (pm2 checks every 30 s) it starts again from 100 ms.
+  // Trade-off (pm2 7.0.4, God.handleExit): with a restart delay set, an app that exits by itself with a
+  // stop_exit_codes code is never restarted but shows 'waiting restart' forever instead of 'stopped'. So a
+  // service that stops for good asks pm2 to stop it, as `pm2 stop` does (lib/shutdown.ts exitForGood), and
+  // pm2 shows it 'stopped'; only when pm2 cannot be asked does the code above keep it down.
+  exp_backoff_restart_delay: 100,
   merge_logs: true,
   time: true,
 };

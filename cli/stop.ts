@@ -2,44 +2,21 @@
 // `npm stop` (node dist/cli/stop.js) and `bitween stop`: stops the pm2 apps one after the other, in the
 // order INTERFACE.md §1 gives — xmpp first (withdraws the shares while the rest still runs), then torrent
 // (saves its state), nat last (removes the router mappings) — with the web dashboard before them all.
-// Publishes nothing: `exit` on the bus would stop every service at once, in no order, and pm2 would restart
-// them. pm2 stops an app by signal and waits until it has exited (kill_timeout) before the next one starts.
+// Publishes nothing: `exit` on the bus would stop every service at once, in no order. pm2 stops an app by signal and waits until it has exited (kill_timeout) before the next one starts.
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
+import { call, connectPm2, type Pm2Process } from '../lib/pm2.js';
 
 export const STOP_ORDER = ['bitween-web', 'bitween-xmpp', 'bitween-torrent', 'bitween-nat'];
 
-interface Pm2Process {
-  name?: string;
-  pm2_env?: { status?: string };
-}
-
-interface Pm2 {
-  connect(cb: (err: Error | null) => void): void;
-  list(cb: (err: Error | null, list: Pm2Process[]) => void): void;
-  stop(name: string, cb: (err: Error | null) => void): void;
-  disconnect(): void;
-  Client: { pingDaemon(cb: (alive: boolean) => void): void };
-}
-
-function call<T>(fn: (cb: (err: Error | null, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-}
-
 /** Stops the running bitween apps in order; `say` gets one line per app. Returns the names stopped. */
 export async function stopApps(say: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<string[]> {
-  const pm2 = ((await import('pm2')) as unknown as { default: Pm2 }).default;
-  // connect() would launch a daemon when none runs; a stop must not start anything.
-  const alive = await new Promise<boolean>((resolve) => pm2.Client.pingDaemon(resolve));
-  if (!alive) {
+  // A stop must not start anything: no daemon, nothing to stop.
+  const pm2 = await connectPm2();
+  if (!pm2) {
     say('pm2 is not running: nothing to stop');
     return [];
-  }
-  try {
-    await call<void>((cb) => pm2.connect((err) => cb(err, undefined)));
-  } catch (err) {
-    throw new UnavailableError(`cannot talk to the pm2 daemon: ${errorMessage(err)} (is PM2_HOME the one \`npm start\` used?)`);
   }
   const stopped: string[] = [];
   try {

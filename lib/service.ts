@@ -6,11 +6,12 @@ import { loadConfig, type Config } from './config.js';
 import { BitweenError, ConfigError, SchemaError, UnavailableError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { startHeartbeat } from './heartbeat.js';
-import { onShutdown, runAll } from './shutdown.js';
+import { ownPm2Id } from './pm2.js';
+import { EXIT_CONFIG, EXIT_STOPPED, exitForGood, onShutdown, runAll } from './shutdown.js';
 import { checkSchema, openPool } from './store/pool.js';
 
-/** Exit code for a configuration or schema problem; pm2 treats it as a stop, not a crash (stop_exit_codes). */
-export const EXIT_CONFIG = 78;
+// The exit codes live with the shutdown path that uses them.
+export { EXIT_CONFIG, EXIT_SOFTWARE, EXIT_STOPPED } from './shutdown.js';
 
 export interface ServiceContext {
   config: Config;
@@ -63,7 +64,8 @@ export async function runService(
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`bitween-${name}: ${err.message}\n`);
-    process.exit(EXIT_CONFIG);
+    await exitForGood(EXIT_CONFIG, (why) => process.stderr.write(`bitween-${name}: cannot ask pm2 to stop this app: ${errorMessage(why)}\n`));
+    return;
   }
   const log = createLogger(name, config.logLevel);
   const db = openPool(config.databaseUrl);
@@ -71,6 +73,7 @@ export async function runService(
   let running: RunningService | undefined;
   let heartbeat: { stop(): Promise<void> } | undefined;
 
+  // Signals, the `exit` topic and fatal errors (uncaught exceptions, unhandled rejections) all end here.
   // A signal may come while start-up is still running: let start-up finish (it stops at the next step),
   // so that what it opened is closed in order, instead of closing the store under its feet.
   let stopping = false;
@@ -88,14 +91,15 @@ export async function runService(
       ['close the store', () => db.end()],
     ]);
   });
-  process.on('unhandledRejection', (err) => log.error({ err }, `unhandled rejection: ${errorMessage(err)}`));
 
   starting = (async () => {
     await waitForSchema(db, config, log, () => stopping);
     if (stopping) return;
     running = await start({ config, log, bus, db });
     if (stopping) return;
-    await bus.subscribe('exit', () => shutdown('exit topic'), { immediate: true });
+    // Stopped for good: under pm2, EXIT_STOPPED; elsewhere nothing would restart the process, so it ends as a
+    // signal ends it, with 0.
+    await bus.subscribe('exit', () => shutdown('exit topic', ownPm2Id() === undefined ? 0 : EXIT_STOPPED), { immediate: true });
     const topics = await bus.serve(running.handlers, { immediate: running.immediate });
     log.info({ namespace: config.namespace, topics: ['exit', ...topics] }, `bitween-${name} ready`);
     heartbeat = startHeartbeat(bus.redis, config.namespace, name, () => running?.facts?.() ?? {}, log);
@@ -108,7 +112,7 @@ export async function runService(
 
     const known = err instanceof SchemaError || err instanceof BitweenError;
     log.fatal({ err: known ? undefined : err }, `cannot start: ${errorMessage(err)}`);
-    await Promise.allSettled([bus.close(), db.end()]);
-    process.exit(err instanceof SchemaError ? EXIT_CONFIG : 1);
+    // A schema that does not match stays stopped; anything else is restarted (with pm2's back-off).
+    await shutdown('cannot start', err instanceof SchemaError ? EXIT_CONFIG : 1);
   }
 }

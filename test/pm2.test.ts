@@ -1,43 +1,28 @@
 // The node under a real pm2 daemon with a private PM2_HOME: `pm2 start ecosystem.config.js` brings the apps
 // online in order, `npm stop` (dist/cli/stop.js) takes them down in order with every torrent still stored and
 // every process exiting 0, and an `exit` topic stops the services for good (pm2 does not restart them).
+// Crashes and their restarts: test/faults/pm2-crash.test.ts.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { EXIT_CONFIG, EXIT_STOPPED, STOP_EXIT_CODES } from '../lib/shutdown.js';
 import { REDIS_URL, TestBus, newNamespace } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { writeRandomFile, writeRandomFolder } from './helpers/files.js';
+import { waitForHeartbeat } from './helpers/heartbeat.js';
 import { freePort } from './helpers/ports.js';
 import { runNode } from './helpers/cli.js';
+import { TestPm2, type Pm2App } from './helpers/pm2.js';
 import { ROOT } from './helpers/process.js';
 
-const run = promisify(execFile);
-const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2');
 const STOP = fileURLToPath(new URL('../cli/stop.js', import.meta.url));
 /** Start order (ecosystem.config.js) and stop order (cli/stop.ts, INTERFACE.md §1). */
 const START_ORDER = ['bitween-torrent', 'bitween-nat', 'bitween-xmpp', 'bitween-web'];
 const STOP_ORDER = ['bitween-web', 'bitween-xmpp', 'bitween-torrent', 'bitween-nat'];
-
-interface Pm2App {
-  name: string;
-  pid: number;
-  pm2_env: {
-    status: string;
-    pm_uptime: number;
-    restart_time: number;
-    unstable_restarts: number;
-    exit_code?: number;
-    kill_timeout?: number;
-    wait_ready?: boolean;
-    stop_exit_codes?: number[];
-  };
-}
 
 describe('pm2', () => {
   let home: string;
@@ -45,8 +30,7 @@ describe('pm2', () => {
   let db: TestDatabase;
   let tb: TestBus;
   let env: Record<string, string>;
-  /** Every pid pm2 reported for an app, to make sure none outlives the test. */
-  const appPids = new Set<number>();
+  let pm2: TestPm2;
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'bitween-pm2-'));
@@ -65,38 +49,20 @@ describe('pm2', () => {
       BITWEEN_REDIS_URL: REDIS_URL,
       BITWEEN_DATABASE_URL: db.url,
       BITWEEN_SAVE_PATH: join(home, 'downloads'),
+      BITWEEN_SHARE_ROOTS: home, // the files shared below lie in it
       BITWEEN_UPNP: 'false',
       BITWEEN_NATPMP: 'false',
       BITWEEN_WEB_PORT: String(await freePort()),
     };
+    pm2 = new TestPm2(env);
   });
 
   after(async () => {
-    const daemonPid = readPid(join(pm2Home, 'pm2.pid'));
-    // `pm2 kill` with this PM2_HOME ends this test's daemon and its apps only.
-    if (daemonPid !== undefined) await run(PM2, ['kill'], { env, cwd: ROOT }).catch(() => undefined);
-    for (const pid of [...(daemonPid ? [daemonPid] : []), ...appPids]) await waitGone(pid, pm2Home, 10000);
+    await pm2?.close();
     await tb?.close();
     await db?.drop();
     await rm(home, { recursive: true, force: true });
   });
-
-  async function pm2(...args: string[]): Promise<string> {
-    const { stdout } = await run(PM2, args, { env, cwd: ROOT });
-    return stdout;
-  }
-
-  async function pm2WithEnv(extra: Record<string, string>, ...args: string[]): Promise<string> {
-    const { stdout } = await run(PM2, args, { env: { ...env, ...extra }, cwd: ROOT });
-    return stdout;
-  }
-
-  async function jlist(): Promise<Map<string, Pm2App>> {
-    const out = await pm2('jlist');
-    const apps = JSON.parse(out.slice(out.indexOf('['))) as Pm2App[];
-    for (const a of apps) if (a.pid) appPids.add(a.pid);
-    return new Map(apps.map((a) => [a.name, a]));
-  }
 
   /** pino's `time` of the first line of `app`'s log whose msg matches (pm2 prefixes each line with a date). */
   function logTime(app: string, msg: RegExp, since = 0): number {
@@ -121,22 +87,16 @@ describe('pm2', () => {
   }
 
   async function waitForStatus(names: string[], status: string, timeoutMs: number): Promise<Map<string, Pm2App>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const apps = await jlist();
-      if (names.every((n) => apps.get(n)?.pm2_env.status === status)) return apps;
-      if (Date.now() > deadline) {
-        throw new Error(`not all ${status} after ${timeoutMs} ms: ${[...apps.values()].map((a) => `${a.name} ${a.pm2_env.status}`).join(', ')}`);
-      }
-    }
+    return pm2.waitFor(`${names.join(', ')} ${status}`, (apps) => names.every((n) => apps.get(n)?.pm2_env.status === status), timeoutMs);
   }
 
   const hashes: string[] = [];
   let stored: unknown[] = [];
 
   test('pm2 start ecosystem.config.js brings every app online, each one ready before the next starts', async () => {
-    await pm2('start', 'ecosystem.config.js');
-    const apps = await jlist();
+    await pm2.cli(['start', 'ecosystem.config.js']);
+    await pm2.connect();
+    const apps = await pm2.list();
     assert.deepEqual([...apps.keys()].sort(), [...START_ORDER].sort());
     for (const name of START_ORDER) {
       const app = apps.get(name)!;
@@ -144,7 +104,7 @@ describe('pm2', () => {
       assert.equal(app.pm2_env.restart_time, 0, `${name} restarted`);
       assert.equal(app.pm2_env.wait_ready, true);
       assert.equal(app.pm2_env.kill_timeout, 10000);
-      assert.deepEqual(app.pm2_env.stop_exit_codes, [0, 78]);
+      assert.deepEqual(app.pm2_env.stop_exit_codes, STOP_EXIT_CODES);
     }
     // wait_ready: each app started after the previous one said it was ready (not after listen_timeout).
     for (let i = 0; i + 1 < START_ORDER.length; i++) {
@@ -178,7 +138,7 @@ describe('pm2', () => {
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal(stop.stdout, STOP_ORDER.map((n) => `stopped ${n}\n`).join(''));
 
-    const apps = await jlist();
+    const apps = await pm2.list();
     for (const name of START_ORDER) {
       assert.equal(apps.get(name)!.pm2_env.status, 'stopped', name);
       assert.equal(apps.get(name)!.pm2_env.restart_time, 0, `${name} was restarted`);
@@ -192,62 +152,34 @@ describe('pm2', () => {
   });
 
   test('started again, the torrent service restores them; the exit topic then stops every service for good', async () => {
-    const restartAt = Date.now();
-    await pm2('start', 'ecosystem.config.js');
-    await waitForStatus(START_ORDER, 'online', 30000);
-    // 'listening for peers' is logged once the stored torrents are back in the session.
-    const text = readFileSync(join(pm2Home, 'logs', 'bitween-torrent-out.log'), 'utf8');
-    const restored = text.split('\n').map((l) => l.slice(Math.max(0, l.indexOf('{')))).filter((l) => l.includes('"listening for peers"')).map((l) => JSON.parse(l) as { restored: number; time: number });
-    assert.equal(restored.filter((r) => r.time >= restartAt).at(-1)?.restored, hashes.length);
+    await pm2.cli(['start', 'ecosystem.config.js']);
+    const online = await waitForStatus(START_ORDER, 'online', 30000);
+    // The heartbeat starts once the service is ready, after the stored torrents are back in the session.
+    const hb = await waitForHeartbeat(tb.pub, tb.namespace, 'torrent', (h) => h.pid === online.get('bitween-torrent')!.pid, 10000);
+    assert.equal(hb.facts.torrents, hashes.length);
 
     const exitsBefore = exits().length;
     await tb.publish('exit');
     const apps = await waitForStatus(START_ORDER, 'stopped', 20000);
     for (const name of START_ORDER) {
-      // 0 is in stop_exit_codes: pm2 keeps it stopped instead of restarting it.
-      assert.equal(apps.get(name)!.pm2_env.exit_code, 0, name);
+      // The service asked pm2 to stop it, as `pm2 stop` does, and ended with EXIT_STOPPED.
+      assert.equal(apps.get(name)!.pm2_env.exit_code, EXIT_STOPPED, name);
       assert.equal(apps.get(name)!.pm2_env.restart_time, 0, `${name} was restarted after exit`);
     }
-    assert.deepEqual(exits().slice(exitsBefore).map(([, code]) => code), START_ORDER.map(() => 0));
+    assert.deepEqual(exits().slice(exitsBefore).map(([, code]) => code), START_ORDER.map(() => EXIT_STOPPED));
     const rows = (await db.pool.query(`SELECT info_hash, name, status, origin, save_path, total_size, torrent_file IS NOT NULL AS has_file FROM torrents ORDER BY info_hash`)).rows;
     assert.deepEqual(rows, stored);
   });
   test('a configuration error under pm2: exit 78, one line in the error log, not restarted', async () => {
     const exitsBefore = exits().length;
     // --update-env: pm2 would otherwise start the app with the environment it stored at the first start.
-    await pm2WithEnv({ BITWEEN_TORRENT_PORT: 'sixty' }, 'start', 'ecosystem.config.js', '--only', 'bitween-nat', '--update-env');
+    await pm2.cli(['start', 'ecosystem.config.js', '--only', 'bitween-nat', '--update-env'], { BITWEEN_TORRENT_PORT: 'sixty' });
     const nat = (await waitForStatus(['bitween-nat'], 'stopped', 10000)).get('bitween-nat')!;
-    assert.equal(nat.pm2_env.exit_code, 78);
+    assert.equal(nat.pm2_env.exit_code, EXIT_CONFIG);
     assert.equal(nat.pm2_env.restart_time, 0, 'pm2 restarted a service with a configuration error');
-    assert.deepEqual(exits().slice(exitsBefore), [['bitween-nat', 78]]);
+    assert.deepEqual(exits().slice(exitsBefore), [['bitween-nat', EXIT_CONFIG]]);
     const errLog = readFileSync(join(pm2Home, 'logs', 'bitween-nat-error.log'), 'utf8').trimEnd().split('\n');
     assert.match(errLog.at(-1)!, /bitween-nat: BITWEEN_TORRENT_PORT="sixty" must be an integer from 0 to 65535$/);
   });
 });
 
-function readPid(file: string): number | undefined {
-  if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-/** Alive and ours: a pid may be reused once its process is gone, so check it still runs with this PM2_HOME. */
-function oursAlive(pid: number, pm2Home: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`PM2_HOME=${pm2Home}`);
-  } catch {
-    return false;
-  }
-}
-
-/** Waits for a process this test started (by pid) to be gone; SIGKILL when it outlives timeoutMs. */
-async function waitGone(pid: number, pm2Home: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (oursAlive(pid, pm2Home)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
