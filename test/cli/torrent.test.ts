@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { getTorrent } from '../../lib/store/torrents.js';
 import { runCli, runCliOnTty, tableRows } from '../helpers/cli.js';
 import { treeDigest, writeRandomFile, writeRandomFolder } from '../helpers/files.js';
-import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
 let a: TorrentNode;
 let b: TorrentNode;
@@ -18,6 +18,8 @@ before(async () => {
   // A uploads at 1 MB/s so that B's download lasts long enough to draw a progress bar.
   [a, b] = await Promise.all([createTorrentNode('ca', { BITWEEN_UPLOAD_LIMIT: '1000000' }), createTorrentNode('cb')]);
   await Promise.all([a.start(), b.start()]);
+  // A serves only its contacts: B is one.
+  await storeContactAddress(a, { port: b.port });
 });
 after(async () => {
   await Promise.all([a?.cleanup(), b?.cleanup()]);

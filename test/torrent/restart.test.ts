@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { getTorrent } from '../../lib/store/torrents.js';
 import { treeDigest, writeRandomFile } from '../helpers/files.js';
 import { freePort } from '../helpers/ports.js';
-import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
 const SIZE = 12_000_000;
 let a: TorrentNode;
@@ -19,6 +19,8 @@ before(async () => {
   a = await createTorrentNode('ra', { BITWEEN_TORRENT_PORT: String(await freePort()), BITWEEN_UPLOAD_LIMIT: '3000000' });
   b = await createTorrentNode('rb');
   await Promise.all([a.start(), b.start()]);
+  // A serves only its contacts: B is one.
+  await storeContactAddress(a, { port: b.port });
   file = join(a.dir, 'share', 'big.bin');
   await writeRandomFile(file, SIZE);
   const since = a.bus.mark();
