@@ -93,10 +93,19 @@ export async function markDownloading(db: Db, infoHash: string, bytesDone: numbe
 }
 
 /** The torrent failed, or its files are gone or changed: it stays listed with the reason. */
-export async function markFailed(db: Db, infoHash: string, status: 'error' | 'missing' | 'changed', code: string, reason: string): Promise<void> {
+export async function markFailed(
+  db: Db,
+  infoHash: string,
+  status: 'error' | 'missing' | 'changed',
+  code: string,
+  reason: string,
+  /** Made-safe name of a torrent refused before its metadata was kept, else null (name unchanged). */
+  name: string | null = null,
+): Promise<void> {
   await db.query(
-    `UPDATE torrents SET status = $2, error_code = $3, error_reason = $4, updated_at = now() WHERE info_hash = $1`,
-    [infoHash, status, code, reason],
+    `UPDATE torrents SET status = $2, error_code = $3, error_reason = $4, name = coalesce($5, name), updated_at = now()
+      WHERE info_hash = $1`,
+    [infoHash, status, code, reason, name],
   );
 }
 

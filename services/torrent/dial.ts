@@ -4,6 +4,7 @@
 import type { Torrent } from 'webtorrent';
 import { addressesForHash } from '../../lib/store/peers.js';
 import { dialableAddress } from '../../lib/address.js';
+import { BadInputError } from '../../lib/errors.js';
 import { peerAddress } from '../../lib/validate.js';
 import type { TorrentContext } from './context.js';
 
@@ -24,7 +25,10 @@ export async function dialContacts(ctx: TorrentContext, torrent: Torrent, infoHa
   if (refused.length > 0) {
     await ctx.bus.publishError(
       'add_hash',
-      new Error(`refused to dial loopback address${refused.length > 1 ? 'es' : ''} ${refused.join(', ')} for ${infoHash}: set BITWEEN_ALLOW_LOOPBACK=true only for tests and single-machine setups`),
+      new BadInputError(
+        `refused to dial contact address${refused.length > 1 ? 'es' : ''} ${refused.join(', ')} for ${infoHash}: loopback, unspecified, link-local and multicast addresses are never dialled (BITWEEN_ALLOW_LOOPBACK=true allows loopback, for tests and single-machine setups)`,
+      ),
+      '',
       infoHash,
     );
   }

@@ -18,8 +18,8 @@ export class TorrentHandlers {
     const started = Date.now();
     const { entry, added } = await this.torrents.share(path);
     const { infoHash, name, totalSize: size } = entry;
+    // torrent_added follows once the store has it (torrents.ts).
     this.ctx.log.info({ infoHash, name, size, ms: Date.now() - started, path }, added ? 'sharing' : 'already shared');
-    await this.ctx.bus.publish('torrent_added', [infoHash], { name, size, path });
   }
 
   /** The original API's name for generate_torrent. */
@@ -36,9 +36,8 @@ export class TorrentHandlers {
       savePath = requireString(rawSavePath, 'save_path');
       if (!isAbsolute(savePath)) throw new BadInputError(`save_path must be absolute, got ${JSON.stringify(savePath)}`);
     }
-    const { entry, added } = await this.torrents.fetch(infoHash, savePath);
+    const { added } = await this.torrents.fetch(infoHash, savePath);
     if (added) this.ctx.log.info({ infoHash, savePath }, 'fetching');
-    await this.ctx.bus.publish('torrent_added', [infoHash], added ? { savePath } : { status: entry.status });
   }
 
   /** Removes a torrent from the session and the store; with delete_files, the files bitween downloaded too. */
@@ -53,7 +52,6 @@ export class TorrentHandlers {
     if (typeof deleteFiles !== 'boolean') throw new BadInputError(`delete_files must be true or false, got ${JSON.stringify(deleteFiles)}`);
     const removed = await this.torrents.remove(infoHash, deleteFiles);
     this.ctx.log.info({ infoHash, deleteFiles: removed.deleteFiles, deleted: removed.deleted.length }, 'removed');
-    await this.ctx.bus.publish('torrent_removed', [infoHash], { deleteFiles: removed.deleteFiles });
   }
 
   /** Verifies what is on disk, then seeds or continues; answers with torrent_added or torrent_error. */

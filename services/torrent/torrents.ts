@@ -140,7 +140,10 @@ export class Torrents {
       throw new BadInputError(`cannot share ${path}: ${(err as Error).message}`);
     });
     const existing = this.entries.get(infoHash);
-    if (existing && existing.status === 'seeding') return { entry: existing, added: false };
+    if (existing && existing.status === 'seeding') {
+      await this.ctx.bus.publish('torrent_added', [infoHash], { name: existing.name, size: existing.totalSize, path });
+      return { entry: existing, added: false };
+    }
     if (existing) await this.remove(infoHash, false); // a failed or missing earlier copy: this one replaces it
     const entry: Entry = {
       infoHash,
@@ -183,7 +186,15 @@ export class Torrents {
       bitfield: bitfieldOf(torrent),
       files: entry.files,
     };
-    this.journal.write({ infoHash, kind: 'insert', run: (db) => insertTorrent(db, row), then: () => this.ctx.bus.publish('publish_shares') });
+    this.journal.write({
+      infoHash,
+      kind: 'insert',
+      run: (db) => insertTorrent(db, row),
+      then: async () => {
+        await this.ctx.bus.publish('torrent_added', [infoHash], { name: row.name, size: row.totalSize, path });
+        await this.ctx.bus.publish('publish_shares');
+      },
+    });
     return { entry, added: true };
   }
 
@@ -193,6 +204,7 @@ export class Torrents {
     if (existing) {
       // Already here: dial again (a contact may have come online).
       await this.dial(existing);
+      await this.ctx.bus.publish('torrent_added', [infoHash], { status: existing.status });
       return { entry: existing, added: false };
     }
     const entry: Entry = {
@@ -213,6 +225,7 @@ export class Torrents {
       infoHash,
       kind: 'insert',
       run: (db) => insertTorrent(db, { infoHash, magnetLink, status: 'metadata', origin: 'fetched', savePath }),
+      then: () => this.ctx.bus.publish('torrent_added', [infoHash], { savePath }),
     });
     const torrent = this.attach(entry, {});
     await whenInfoHash(torrent);
@@ -331,20 +344,17 @@ export class Torrents {
     if (torrent && !torrent.destroyed) torrent.destroy();
     if (same) return;
     this.ctx.log.warn({ infoHash: entry.infoHash, name: entry.name, status, code: failure.code }, `torrent ${status}: ${reason}`);
-    const name = entry.name;
+    // A refused torrent (no metadata kept) is listed under its made-safe name, so the user sees what was refused.
+    const name = entry.torrentFile === null ? entry.name : null;
     this.journal.write({
       infoHash: entry.infoHash,
       kind: 'failed',
-      run: async (db) => {
-        await markFailed(db, entry.infoHash, status, failure.code, reason);
-        // A refused torrent is listed under its made-safe name, so the user sees what was refused.
-        if (name !== null && entry.torrentFile === null) await db.query(`UPDATE torrents SET name = $2 WHERE info_hash = $1`, [entry.infoHash, name]);
+      run: (db) => markFailed(db, entry.infoHash, status, failure.code, reason, name),
+      then: async () => {
+        await this.ctx.bus.publish('torrent_error', [entry.infoHash, { code: failure.code, reason }], { status });
+        await this.ctx.bus.publish('publish_shares');
       },
-      then: () => this.ctx.bus.publish('publish_shares'),
     });
-    void this.ctx.bus
-      .publish('torrent_error', [entry.infoHash, { code: failure.code, reason }], { status })
-      .catch((err) => this.ctx.log.debug({ err }, 'torrent_error not published'));
   }
 
   // ---- user actions --------------------------------------------------------------------------------------
@@ -365,7 +375,15 @@ export class Torrents {
     const deleting = deleteFiles && entry.origin === 'fetched';
     if (deleteFiles && !deleting) this.ctx.log.warn({ infoHash }, 'not deleting the files of a share: they are your originals');
     if (deleting) deleted = (await deleteDownloadedFiles(entry.savePath, entry.torrentFile, entry.name)).deleted;
-    this.journal.write({ infoHash, kind: 'remove', run: (db) => deleteTorrent(db, infoHash), then: () => this.ctx.bus.publish('publish_shares') });
+    this.journal.write({
+      infoHash,
+      kind: 'remove',
+      run: (db) => deleteTorrent(db, infoHash),
+      then: async () => {
+        await this.ctx.bus.publish('torrent_removed', [infoHash], { deleteFiles: deleting });
+        await this.ctx.bus.publish('publish_shares');
+      },
+    });
     return { deleted, deleteFiles: deleting };
   }
 
@@ -436,9 +454,11 @@ export class Torrents {
       infoHash,
       kind: 'downloading',
       run: (db) => markDownloading(db, infoHash, bytes, bitfield),
-      then: () => this.ctx.bus.publish('publish_shares'),
+      then: async () => {
+        await this.ctx.bus.publish('torrent_added', [infoHash], { status: entry.status });
+        await this.ctx.bus.publish('publish_shares');
+      },
     });
-    await this.ctx.bus.publish('torrent_added', [infoHash], { status: entry.status });
     await this.dial(entry);
     return entry;
   }

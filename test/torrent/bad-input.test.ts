@@ -73,7 +73,9 @@ test('a loopback address from a contact is refused with the setting off', async 
   const since = a.bus.mark();
   await a.bus.publish('add_hash', [HASH]);
   const m = await a.bus.waitFor('error', () => true, 5000, since);
-  assert.match(m.error!.error, /refused to dial loopback address 127\.0\.0\.1:6379/);
+  assert.match(m.error!.error, /refused to dial contact address 127\.0\.0\.1:6379/);
+  assert.equal(m.error!.code, 'E_BAD_INPUT');
+  assert.equal(m.error!.info_hash, HASH);
   await a.bus.waitFor('torrent_added', (x) => x.args[0] === HASH, 5000, since);
   assert.equal(a.bus.count('error', since), 1);
 });
