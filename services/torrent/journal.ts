@@ -28,7 +28,7 @@ export function isStoreDown(err: unknown): boolean {
 }
 
 const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5000;
+const RETRY_MAX_MS = 2000;
 
 export class StoreJournal {
   private readonly pending: JournalWrite[] = [];
