@@ -12,8 +12,8 @@
 //
 // The list is a Set of canonical addresses held in memory, read from the store: on start, when the caller
 // says contacts' lists changed (`reload()`, on the xmpp service's recheck_handles), every REFRESH_MS, and on
-// a connection from an unknown address when the list is older than MISS_RELOAD_MS: a contact whose address
-// just changed (NAT, IPv6 privacy address) may connect before recheck_handles reaches us.
+// a connection from an unknown address (at most once per MISS_RELOAD_MS): a contact whose address just
+// changed (NAT, IPv6 privacy address) may connect before recheck_handles reaches us.
 import type { Server, Socket } from 'node:net';
 import type WebTorrent from 'webtorrent';
 import { classifyAddress, dialableAddress } from '../../lib/address.js';
@@ -36,7 +36,7 @@ export interface PeerFilterOptions {
 
 export class PeerFilter {
   private allowed = new Set<string>();
-  private loadedAt = 0;
+  private missReloadAt = 0;
   /** The reload running now; a reload asked for meanwhile runs after it (it may have read the old lists). */
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -74,21 +74,21 @@ export class PeerFilter {
         if (canonical !== undefined) next.add(canonical);
       }
       this.allowed = next;
-      this.loadedAt = Date.now();
       this.o.log.debug({ addresses: next.size }, 'reloaded the contact addresses allowed to connect');
     } catch (err) {
       this.o.log.warn({ err, kept: this.allowed.size }, 'cannot read contact addresses; keeping the list as it was');
     }
   }
 
-  /** Whether a connection from this remote address may go on. A miss reloads the list first if it is old. */
+  /** Whether a connection from this remote address may go on. A miss rereads the store first, unless one did lately. */
   accepts(remoteAddress: string | undefined): boolean | Promise<boolean> {
     // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; classifyAddress gives the IPv4 spelling.
     const a = classifyAddress(remoteAddress);
     if (a === undefined || (a.kind === 'loopback' && !this.o.allowLoopback)) return false;
     const ip = a.canonical;
     if (this.allowed.has(ip)) return true;
-    if (Date.now() - this.loadedAt < (this.o.missReloadMs ?? MISS_RELOAD_MS)) return false;
+    if (Date.now() - this.missReloadAt < (this.o.missReloadMs ?? MISS_RELOAD_MS)) return false;
+    this.missReloadAt = Date.now();
     return this.reload().then(() => this.allowed.has(ip));
   }
 
