@@ -13,6 +13,7 @@ import type { Heartbeat } from '../../lib/heartbeat.js';
 import { EXIT_SOFTWARE, EXIT_STOPPED, STOP_EXIT_CODES } from '../../lib/shutdown.js';
 import { REDIS_URL, TestBus, newNamespace } from '../helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { runNode } from '../helpers/cli.js';
 import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { freePort } from '../helpers/ports.js';
 import { ROOT } from '../helpers/process.js';
@@ -191,6 +192,18 @@ describe('pm2 crash recovery', () => {
     for (let k = 0; k < RESTARTS; k++) assert.ok(waits[k]! >= delays[k]! - 2, `restart ${k + 1} came after ${waits[k]} ms, before its ${delays[k]} ms delay`);
     assert.ok(waits.at(-1)! > waits[0]! + 500, `waits did not grow: ${waits.join(', ')}`);
     t.diagnostic(`crash loop: exit → next start ${waits.join(', ')} ms (pm2 delays ${delays.join(', ')})`);
+  });
+
+  test('with no pm2 to ask, the exit topic still ends the service by itself with 64, a stop code', async () => {
+    // The fixture believes it runs under pm2 (pm_id set) but its PM2_HOME has no daemon: asking pm2 fails.
+    const namespace = newNamespace('nopm2');
+    const env = { ...pm2.env, PM2_HOME: join(home, 'no-pm2'), pm_id: '0', BITWEEN_NAMESPACE: namespace, FAULTY_MODE: 'serve', FAULTY_CLOSED_FILE: closedFile };
+    const run = runNode(FIXTURE, [], { env, cwd: ROOT, timeoutMs: 30000 });
+    const hb = await waitForHeartbeat(tb.pub, namespace, 'faulty', () => true, 20000);
+    await tb.pub.publish(`${namespace}:exit`, '');
+    const result = await run;
+    assert.equal(result.code, EXIT_STOPPED, result.stderr);
+    assert.ok(closedPids().includes(String(hb.pid)), 'the shutdown path did not run to its end');
   });
 
   test('the exit topic stops every app for good: stopped, exit code 64, no restart', async (t: TestContext) => {
