@@ -31,6 +31,9 @@ export interface TorrentView {
   /** 0..1, null while the size is unknown */
   progress: number | null;
   status: TorrentRow['status'];
+  /** Why it is in error / missing / changed state (a stable code and one line); null otherwise. */
+  errorCode: string | null;
+  errorReason: string | null;
   origin: TorrentRow['origin'];
   savePath: string;
   addedAt: string;
@@ -46,6 +49,8 @@ export function torrentView(row: TorrentRow): TorrentView {
     bytesDone: row.bytesDone,
     progress: row.status === 'seeding' ? 1 : size ? Math.min(1, row.bytesDone / size) : size === 0 ? 1 : null,
     status: row.status,
+    errorCode: row.errorCode ?? null,
+    errorReason: row.errorReason ?? null,
     origin: row.origin,
     savePath: row.savePath,
     addedAt: row.addedAt.toISOString(),
@@ -119,5 +124,13 @@ export function registerApi(app: FastifyInstance, { db, bus, relay, redisUrl }: 
     if (!(await getTorrent(db, infoHash))) throw new NotFoundError(`no own torrent has the info-hash ${infoHash}`);
     req.log.info({ infoHash, deleteFiles }, 'removal requested');
     return reply.code(202).send(await send('torrent', 'del_torrent', [infoHash, { delete_files: deleteFiles }]));
+  });
+
+  /** Verify what is on disk, then seed or continue: the outcome comes as torrent_added or torrent_error. */
+  app.post('/api/recheck', async (req, reply) => {
+    const infoHash = requireInfoHash(bodyObject(req.body).hash);
+    if (!(await getTorrent(db, infoHash))) throw new NotFoundError(`no own torrent has the info-hash ${infoHash}`);
+    req.log.info({ infoHash }, 'recheck requested');
+    return reply.code(202).send(await send('torrent', 'recheck', [infoHash]));
   });
 }

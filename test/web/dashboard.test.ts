@@ -1,15 +1,17 @@
 // The dashboard in a real headless Chromium. Node A is a real torrent service sharing a file; node B runs
 // the torrent service and the dashboard. A contact's share appears on B's page without a reload, one click
-// downloads it with live progress, and B's bytes equal A's. A share named like markup stays text.
+// downloads it with live progress, and B's bytes equal A's. A share named like markup stays text. A share whose
+// file went away shows as missing with the service's reason, and its Recheck button publishes `recheck`.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { sha1File, writeRandomFile } from '../helpers/files.js';
-import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 import { startWeb, type WebService } from '../helpers/web.js';
 
 const FILE_SIZE = 2 * 1024 * 1024;
@@ -28,6 +30,8 @@ let share: { hash: string; name: string; size: number; path: string };
 before(async () => {
   [a, b, browser] = await Promise.all([createTorrentNode('wa'), createTorrentNode('wb'), launchBrowser()]);
   await Promise.all([a.start(), b.start({ BITWEEN_DOWNLOAD_LIMIT: String(DOWNLOAD_LIMIT) })]);
+  // A serves only its contacts: B is one.
+  await storeContactAddress(a, { port: b.port });
   web = await startWeb(b.env);
 
   const path = join(a.dir, 'share', 'holiday.bin');
@@ -150,4 +154,63 @@ test('a bad action is reported on the page in one line', async () => {
   await page.locator('#share-path').fill('relative/path');
   await page.getByRole('button', { name: 'Share' }).click();
   await page.locator('#messages li', { hasText: 'the path must be absolute' }).waitFor({ timeout: 5000 });
+});
+
+test('a share whose file went away shows its state and reason as text; Recheck publishes `recheck` and it seeds again once the file is back', { timeout: 90000 }, async () => {
+  // A folder named like markup: the reason names the path, and must stay text too. (Not the file's own name:
+  // webtorrent's file store drops <>:"|?* from file names, so such a file could not be read back.)
+  const folder = join(b.dir, '<img src=x onerror=alert(2)>');
+  const name = 'notes.bin';
+  const path = join(folder, name);
+  await writeRandomFile(path, 300_000);
+  let since = b.bus.mark();
+  await b.bus.publish('generate_torrent', [path]);
+  const hash = String((await b.bus.waitFor('torrent_added', (m) => m.kwargs.path === path, 20000, since)).args[0]);
+  const row = torrentRow(hash);
+  await page.waitForFunction((h) => document.querySelector(`#torrents tr[data-hash="${h}"] .status`)?.textContent === 'seeding', hash, { timeout: 10000 });
+  assert.equal(await row.getByRole('button', { name: 'Recheck' }).isVisible(), false, 'nothing to recheck while it seeds');
+
+  // The file is moved away (rename keeps its mtime); the torrent service's recheck finds it missing.
+  await rename(path, `${path}.away`);
+  since = b.bus.mark();
+  await b.bus.publish('recheck', [hash]);
+  const failed = await b.bus.waitFor('torrent_error', (m) => m.args[0] === hash, 20000, since);
+  const reason = (failed.args[1] as { reason: string }).reason;
+  assert.ok(reason.includes(folder), reason);
+  await page.waitForFunction((h) => document.querySelector(`#torrents tr[data-hash="${h}"] .status`)?.textContent === 'missing', hash, { timeout: 10000 });
+  assert.equal(await row.locator('td.state .reason').textContent(), reason);
+  assert.equal(await row.locator('td.name').textContent(), name);
+  assert.doesNotMatch(await row.innerHTML(), /<img/);
+  assert.equal(await page.locator('img').count(), 0);
+  // The API the page reads: state, code and reason per torrent; a recheck of a hash not here is a 404.
+  const api = await page.evaluate(async (h) => {
+    const list = (await (await fetch('/api/torrents')).json()) as { infoHash: string; status: string; errorCode: string; errorReason: string }[];
+    const unknown = await fetch('/api/recheck', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hash: '0'.repeat(40) }) });
+    return { mine: list.find((t) => t.infoHash === h), unknown: { status: unknown.status, body: await unknown.json() } };
+  }, hash);
+  assert.deepEqual(
+    { status: api.mine?.status, errorCode: api.mine?.errorCode, errorReason: api.mine?.errorReason },
+    { status: 'missing', errorCode: 'E_FILES_MISSING', errorReason: reason },
+  );
+  assert.deepEqual(api.unknown, { status: 404, body: { error: `no own torrent has the info-hash ${'0'.repeat(40)}` } });
+
+  // Recheck while it is still away: the click publishes `recheck`, the page says it is still missing.
+  const recheck = row.getByRole('button', { name: 'Recheck' });
+  since = b.bus.mark();
+  await recheck.click();
+  assert.deepEqual((await b.bus.waitFor('recheck', (m) => m.args[0] === hash, 5000, since)).args, [hash]);
+  await page.locator('#messages li', { hasText: `${name} is still missing: ` }).waitFor({ timeout: 20000 });
+
+  // Back as it was: one more click and it seeds again; the button goes.
+  await rename(`${path}.away`, path);
+  since = b.bus.mark();
+  await recheck.click();
+  await b.bus.waitFor('recheck', (m) => m.args[0] === hash, 5000, since);
+  await b.bus.waitFor('torrent_added', (m) => m.args[0] === hash && m.kwargs.status === 'seeding', 30000, since);
+  await page.waitForFunction((h) => document.querySelector(`#torrents tr[data-hash="${h}"] .status`)?.textContent === 'seeding', hash, { timeout: 10000 });
+  await page.locator('#messages li.info', { hasText: `${name}: all there, seeding again` }).waitFor({ timeout: 5000 });
+  assert.equal(await recheck.isVisible(), false);
+  assert.equal(await row.locator('td.state .reason').isVisible(), false);
+  assert.deepEqual(dialogs.filter((d) => !d.startsWith('confirm: Delete')), []);
+  assert.ok(await notReloaded(), 'the page was not reloaded');
 });
