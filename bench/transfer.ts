@@ -6,6 +6,9 @@
 //   4. sharing (hashing) the file: bitween generate_torrent, bare webtorrent seed(), node's SHA-1 in 1 MiB pieces,
 //      and a prototype that hashes the pieces itself and hands webtorrent the finished .torrent
 // and prints MB/s, bitween's ratios to the baselines, and the leecher's peak RSS and CPU seconds.
+// BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween with BITWEEN_ENCRYPTION=off and with OpenSSL's RC4
+// (node --openssl-legacy-provider) to the default (RC4 in JavaScript), each with its own seeder, and prints
+// the ratios.
 // Usage: npm run bench:transfer [-- --size-mb=N --runs=N]   (or BENCH_SIZE_MB, BENCH_RUNS)
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -16,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { getTorrent } from '../lib/store/torrents.js';
 import { sha1File } from '../test/helpers/files.js';
 import { freePort } from '../test/helpers/ports.js';
-import { createTorrentNode, storeContactShare, type TorrentNode } from '../test/helpers/torrent-node.js';
+import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../test/helpers/torrent-node.js';
 import { startAria2Leecher, startAria2Seeder, startTracker, withAnnounce } from './aria2.js';
 import { spawnChild, type Child } from './child.js';
 import { readProcStats, type ProcStats } from './proc-stats.js';
@@ -47,6 +50,10 @@ const SERVICE_ENV: Record<string, string> = {
 };
 /** BENCH_BITWEEN_NODE_OPTIONS: NODE_OPTIONS for bitween's two service processes only, to try e.g. V8 flags. */
 const BITWEEN_NODE_OPTIONS = process.env.BENCH_BITWEEN_NODE_OPTIONS ?? '';
+/** BENCH_ENCRYPTION=1: also bitween with encryption off and with native RC4 (see the header). */
+const ENCRYPTION = Boolean(process.env.BENCH_ENCRYPTION);
+/** Node's RC4 is in OpenSSL's legacy provider (Node 17+); without it bittorrent-protocol runs RC4 in JavaScript. */
+const NATIVE_RC4_OPTION = '--openssl-legacy-provider';
 /** BENCH_CPU_PROF=<dir>: the leechers (bitween B, bare webtorrent) write V8 CPU profiles and GC counts there. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PROFILE_PRELOAD = `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}`;
@@ -140,8 +147,8 @@ async function shareOn(node: TorrentNode, path: string): Promise<{ ms: number; i
   return { ms: performance.now() - started, infoHash: String(added.args[0]), name: String(added.kwargs.name) };
 }
 
-async function startNode(name: string, profile = false): Promise<TorrentNode> {
-  const node = await createTorrentNode(name, { ...SERVICE_ENV, ...nodeOptions(BITWEEN_NODE_OPTIONS, profile && CPU_PROF && PROFILE_PRELOAD) });
+async function startNode(name: string, profile = false, variant: Record<string, string> = {}): Promise<TorrentNode> {
+  const node = await createTorrentNode(name, { ...SERVICE_ENV, ...nodeOptions(BITWEEN_NODE_OPTIONS, variant.NODE_OPTIONS, profile && CPU_PROF && PROFILE_PRELOAD), ...(variant.BITWEEN_ENCRYPTION ? { BITWEEN_ENCRYPTION: variant.BITWEEN_ENCRYPTION } : {}) });
   onCleanup(`bitween node ${node.namespace}`, () => node.cleanup());
   await node.start();
   return node;
@@ -253,15 +260,33 @@ async function main(): Promise<void> {
   const report = (who: string, r: TransferRun) =>
     process.stdout.write(`  ${who.padEnd(11)} ${mbps(SIZE, r.ms).toFixed(0).padStart(5)} MB/s  ${(r.ms / 1000).toFixed(2)} s  peak RSS ${(r.leecher.peakRss / MiB).toFixed(0)} MiB  CPU ${r.leecherCpuDuring.toFixed(2)} s (process ${r.leecher.cpuSeconds.toFixed(2)} s), seeder CPU ${r.seederCpuDuring.toFixed(2)} s\n`);
 
-  // 1. bitween → bitween: a fresh B whose store holds A's loopback address, as the XMPP service would write it.
-  const viaBitween = async (): Promise<TransferRun> => {
-    const b = await startNode('benchB', true);
+  // BENCH_ENCRYPTION: a seeder per setting (the same file, hashed again), both ends of a transfer alike.
+  const variants = {
+    bitween: {},
+    'bitween-plain': { BITWEEN_ENCRYPTION: 'off' },
+    'bitween-rc4ossl': { NODE_OPTIONS: NATIVE_RC4_OPTION },
+  } satisfies Record<string, Record<string, string>>;
+  const seeders: Record<string, TorrentNode> = { bitween: a };
+  if (ENCRYPTION) {
+    for (const who of ['bitween-plain', 'bitween-rc4ossl'] as const) {
+      seeders[who] = await startNode(`benchA-${who}`, false, variants[who]);
+      const again = await shareOn(seeders[who]!, source);
+      if (again.infoHash !== infoHash) throw new Error(`${who}'s seeder made another info-hash (${again.infoHash})`);
+    }
+  }
+
+  // 1. bitween → bitween: a fresh B whose store holds A's loopback address, as the XMPP service would write it,
+  // and A's store B's (A serves only its contacts).
+  const viaBitween = (who: keyof typeof variants) => async (): Promise<TransferRun> => {
+    const seeder = seeders[who]!;
+    const b = await startNode('benchB', true, variants[who]);
     try {
+      await storeContactAddress(seeder, { jid: `benchB-${b.namespace}@example.test`, port: b.port });
       // BENCH_CROSS=1: B leeches from the bare webtorrent seeder, to tell leecher from seeder costs apart.
       const cross = !!process.env.BENCH_CROSS && bareSeed;
-      const seedPort = cross ? Number(bareSeed!.first.port) : a.port;
+      const seedPort = cross ? Number(bareSeed!.first.port) : seeder.port;
       await storeContactShare(b, { infoHash, name, size: SIZE, address: '127.0.0.1', port: seedPort });
-      return await measure(cross ? bareSeed!.child.pid! : a.service!.child.pid!, b.service!.child.pid!, async () => {
+      return await measure(cross ? bareSeed!.child.pid! : seeder.service!.child.pid!, b.service!.child.pid!, async () => {
         const since = b.bus.mark();
         const started = performance.now();
         await b.bus.publishRaw('add_hash', infoHash);
@@ -311,8 +336,14 @@ async function main(): Promise<void> {
     }
   };
 
-  const results = { bitween: [] as TransferRun[], webtorrent: [] as TransferRun[], aria2: [] as TransferRun[] };
-  const contenders = ([['bitween', viaBitween], ['webtorrent', viaWebtorrent], ['aria2', viaAria2]] as const).filter(([who]) => !ONLY || ONLY.includes(who));
+  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4ossl': [] };
+  const all: [keyof Results, (run: number) => Promise<TransferRun>][] = [
+    ['bitween', viaBitween('bitween')],
+    ['webtorrent', viaWebtorrent],
+    ['aria2', viaAria2],
+  ];
+  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4ossl', viaBitween('bitween-rc4ossl')]);
+  const contenders = all.filter(([who]) => !ONLY || ONLY.includes(who));
   // Interleaved, and each run starts with a different one: drift in the machine's state (other load, page
   // cache, dirty pages) and any cost of going first or last hit all three alike.
   for (let run = 0; run < RUNS; run++) {
@@ -330,7 +361,9 @@ async function main(): Promise<void> {
   printSummary(results, hashMs);
 }
 
-function printSummary(results: Record<'bitween' | 'webtorrent' | 'aria2', TransferRun[]>, hashMs: Record<'node' | 'prehash' | 'bare' | 'bitween', number[]>): void {
+type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4ossl', TransferRun[]>;
+
+function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bare' | 'bitween', number[]>): void {
   const row = (label: string, runs: TransferRun[]) => {
     const ms = median(runs.map((r) => r.ms));
     return {
@@ -347,6 +380,7 @@ function printSummary(results: Record<'bitween' | 'webtorrent' | 'aria2', Transf
     };
   };
   const rows = [row('bitween → bitween', results.bitween), row('webtorrent → webtorrent', results.webtorrent), row('aria2 → aria2', results.aria2)];
+  const [plain, ossl] = [row('bitween, encryption off', results['bitween-plain']), row('bitween, OpenSSL RC4', results['bitween-rc4ossl'])];
   const head = ['s', 'MB/s', 'peak RSS MiB', 'CPU s', 'CPU s (process)', 'seeder CPU s'];
   const width = (i: number) => Math.max(head[i]!.length, 6);
   const line = (label: string, cells: string[]) => `| ${label.padEnd(24)} | ${cells.map((c, i) => c.padStart(width(i))).join(' | ')} |\n`;
@@ -354,12 +388,16 @@ function printSummary(results: Record<'bitween' | 'webtorrent' | 'aria2', Transf
   out.push(`\nTransfer, ${SIZE / MiB} MiB over loopback, median of ${RUNS} (leecher's figures; CPU s = during the transfer)\n`);
   out.push(line('', head));
   out.push(`|${'-'.repeat(26)}|${head.map((_, i) => '-'.repeat(width(i) + 2)).join('|')}|\n`);
-  for (const r of rows) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
+  for (const r of [...rows, plain, ossl]) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
   const [bw, wt, ar] = rows.map((r) => r.mbps) as [number, number, number];
   // Per run too: the three ran back to back, so a run's ratio shares that moment's machine state.
   const perRun = (base: TransferRun[]) => results.bitween.map((r, i) => (base[i] ? (base[i]!.ms / r.ms).toFixed(2) : '-')).join(' ');
   if (wt && bw) out.push(`\nbitween / bare webtorrent: ${(bw / wt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results.webtorrent)})\n`);
   if (ar && bw) out.push(`bitween / aria2:           ${(bw / ar).toFixed(2)}×   (per run: ${perRun(results.aria2)})\n`);
+  if (!Number.isNaN(plain.mbps) && bw) {
+    out.push(`\nencryption (RC4 in JavaScript, the default) / off: ${(bw / plain.mbps).toFixed(2)}×   (per run: ${perRun(results['bitween-plain'])})\n`);
+    if (!Number.isNaN(ossl.mbps)) out.push(`encryption with OpenSSL's RC4 / off:               ${(ossl.mbps / plain.mbps).toFixed(2)}×\n`);
+  }
 
   const h = (label: string, ms: number[]) => ({ label, mbps: mbps(SIZE, median(ms)), s: median(ms) / 1000 });
   const [sha1, prehash, seed, bitween] = [
