@@ -50,6 +50,8 @@ export interface Entry {
   torrent: Torrent | undefined;
   /** Set while share() or recheck() handle the outcome of verification themselves ('done' is theirs). */
   quiet?: boolean;
+  /** How many failures were announced (torrent_error): a recheck answers once, not twice. */
+  announced?: number;
 }
 
 type FailedStatus = 'error' | 'missing' | 'changed';
@@ -343,6 +345,7 @@ export class Torrents {
     entry.torrent = undefined;
     if (torrent && !torrent.destroyed) torrent.destroy();
     if (same) return;
+    entry.announced = (entry.announced ?? 0) + 1;
     this.ctx.log.warn({ infoHash: entry.infoHash, name: entry.name, status, code: failure.code }, `torrent ${status}: ${reason}`);
     // A refused torrent (no metadata kept) is listed under its made-safe name, so the user sees what was refused.
     const name = entry.torrentFile === null ? entry.name : null;
@@ -394,12 +397,17 @@ export class Torrents {
   async recheck(infoHash: string): Promise<Entry> {
     const entry = this.entries.get(infoHash);
     if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
+    const announced = entry.announced ?? 0;
+    // The user asked: a recheck that ends in the same failure still answers, once.
+    const answerFailure = () => {
+      if ((entry.announced ?? 0) === announced) this.republishFailure(entry);
+      return entry;
+    };
     if (entry.origin === 'shared' && entry.files) {
       const check = await checkFiles(entry.savePath, entry.files);
       if (check.status === 'missing') {
         this.fail(entry, check, 'missing');
-        this.republishFailure(entry);
-        return entry;
+        return answerFailure();
       }
     }
     const old = entry.torrent;
@@ -416,15 +424,13 @@ export class Torrents {
       await whenReadyOrMetadataWait(torrent);
     } catch (err) {
       if (stillOurs()) this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
-      this.republishFailure(entry);
-      return entry;
+      return answerFailure();
     } finally {
       entry.quiet = false;
     }
     if (!stillOurs()) {
       // Failed while verifying (the listener moved it to error) or removed meanwhile.
-      this.republishFailure(entry);
-      return entry;
+      return answerFailure();
     }
     const complete = torrent.ready && verifiedBytes(torrent) === torrent.length;
     if (complete) {
@@ -443,8 +449,7 @@ export class Torrents {
         },
         'changed',
       );
-      this.republishFailure(entry);
-      return entry;
+      return answerFailure();
     }
     // A fetch with pieces missing: continue downloading.
     entry.failure = null;

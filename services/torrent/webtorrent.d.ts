@@ -98,6 +98,8 @@ declare module 'fs-chunk-store' {
   export default class FSChunkStore {
     constructor(chunkLength: number, opts?: Record<string, unknown>);
     closed: boolean;
+    /** Where each file of the torrent lies; opened lazily from `path`. */
+    files: { path: string; length: number; offset: number }[];
     get(index: number, opts: unknown, cb: (err: Error | null, buf?: Uint8Array) => void): void;
   }
 }

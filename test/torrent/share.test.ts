@@ -65,3 +65,16 @@ test('sharing the same path again changes nothing and still answers', async () =
   const afterCount = (await a.db.pool.query('SELECT count(*)::int AS n FROM torrents')).rows[0].n;
   assert.equal(afterCount, before);
 });
+
+test('a file whose name holds characters Windows reserves seeds from that name: a recheck finds every byte', async () => {
+  // fs-chunk-store strips <>:"|?* from file names; bitween's store keeps them (services/torrent/disk-store.ts).
+  const file = join(a.dir, 'odd', 'a:b <c>?.bin');
+  await writeRandomFile(file, 700_000);
+  const hash = await share('generate_torrent', file);
+  const since = a.bus.mark();
+  await a.bus.publish('recheck', [hash]);
+  const back = await a.bus.waitFor('torrent_added', (m) => m.args[0] === hash, 20000, since);
+  assert.equal(back.kwargs.status, 'seeding');
+  assert.equal(a.bus.count('torrent_error', since), 0);
+  assert.equal((await getTorrent(a.db.pool, hash))?.status, 'seeding');
+});
