@@ -4,6 +4,7 @@ import type WebTorrent from 'webtorrent';
 import type { Bus } from '../../lib/bus.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/log.js';
+import type { PeerFilter } from './peer-filter.js';
 
 export interface TorrentContext {
   client: WebTorrent;
@@ -11,4 +12,6 @@ export interface TorrentContext {
   bus: Bus;
   config: Config;
   log: Logger;
+  /** Friends-only peers; absent with BITWEEN_PEERS=any. */
+  peerFilter?: PeerFilter;
 }

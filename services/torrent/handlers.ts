@@ -60,9 +60,10 @@ export class TorrentHandlers {
     await this.torrents.recheck(requireInfoHash(rawHash));
   }
 
-  /** Dials newly known contact addresses for every unfinished torrent. */
+  /** Contacts' lists changed: let their new addresses in, and dial them for every unfinished torrent. */
   async on_recheck_handles({ topic, args }: Message): Promise<void> {
     takeArgs(topic, args, 0, 0);
+    await this.ctx.peerFilter?.reload();
     await this.torrents.dialAll();
   }
 }

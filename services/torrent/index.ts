@@ -17,7 +17,7 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   const peerFilter = config.peers === 'contacts' ? await PeerFilter.open({ db, log, allowLoopback: config.allowLoopback }) : undefined;
   const client = await openSession({ port: config.torrentPort, uploadLimit: config.uploadLimit, downloadLimit: config.downloadLimit, encryption: config.encryption, peerFilter });
   const port = client.torrentPort;
-  const ctx: TorrentContext = { client, db, bus, config, log };
+  const ctx: TorrentContext = { client, db, bus, config, log, peerFilter };
   // Errors of torrents reach the torrent's own listener (torrents.ts); this is for the client itself.
   client.on('error', (err: Error) => log.error({ err }, 'BitTorrent client error'));
 
@@ -39,6 +39,8 @@ await runService('torrent', async ({ config, log, bus, db }) => {
         torrents: torrents.size,
         states: torrents.states(),
         store: { reachable: torrents.journal.reachable, pendingWrites: torrents.journal.size },
+        // Who may connect: `any`, or how many contact addresses are let in and how many strangers were refused.
+        peersAllowed: peerFilter ? peerFilter.stats() : 'any',
         downloading: live.filter((e) => !e.torrent!.done).length,
         peers: live.reduce((n, e) => n + (e.torrent!.numPeers ?? 0), 0),
         downloadSpeed: Math.round(client.downloadSpeed),
