@@ -1,10 +1,13 @@
 // The topic bus: Redis pub/sub, channel `<namespace>:<topic>`, payloads as the contract defines them.
 // A publisher and a subscriber are separate connections (a subscribed connection can do nothing else).
-// ioredis reconnects forever and resubscribes on its own (autoResubscribe); messages published while
-// Redis was away are lost, which is why services read current state from the store on start.
+// Both reconnect forever and the subscriber resubscribes on its own; messages published while Redis was away
+// are lost, which is why services read current state from the store on start. The subscriber is bitween's
+// own (lib/subscriber.ts): it skips a payload over MAX_PAYLOAD_BYTES as it streams in instead of assembling it.
+import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { BadInputError, BitweenError, MAX_REPORT_PAYLOAD_BYTES, TooDeepError, TooLargeError, buildErrorReport, errorMessage, type ErrorReport } from './errors.js';
 import type { Logger } from './log.js';
+import { Subscriber } from './subscriber.js';
 import { within } from './within.js';
 
 export interface Message {
@@ -110,12 +113,26 @@ export const SERVICE_REDIS_OPTIONS = {
 /** How long close() waits for Redis to answer before it drops the connection. */
 const REPLY_WAIT_MS = 1000;
 
+/**
+ * A subscriber for bus topics: payloads over MAX_PAYLOAD_BYTES arrive as their first bytes (enough for a
+ * report's 1 KiB) and their size, never whole. The services' back-off.
+ */
+export function openSubscriber(redisUrl: string, connectionName: string): Subscriber {
+  return new Subscriber({
+    url: redisUrl,
+    connectionName,
+    maxPayloadBytes: MAX_PAYLOAD_BYTES,
+    headBytes: 2 * MAX_REPORT_PAYLOAD_BYTES,
+    retryStrategy: SERVICE_REDIS_OPTIONS.retryStrategy,
+  });
+}
+
 export class Bus {
   readonly namespace: string;
   private readonly service: string;
   private readonly log: Logger;
   private readonly pub: Redis;
-  private readonly sub: Redis;
+  private readonly sub: Subscriber;
   private readonly handlers = new Map<string, { fn: Handler; immediate: boolean }>();
   /** Messages are handled one at a time, in order, like the thesis's queue (except `immediate` topics). */
   private queue: Promise<void> = Promise.resolve();
@@ -125,24 +142,24 @@ export class Bus {
     this.namespace = opts.namespace;
     this.service = opts.service;
     this.log = opts.log.child({ component: 'bus' });
-    this.pub = this.connect(opts.redisUrl, 'pub');
-    this.sub = this.connect(opts.redisUrl, 'sub');
-    this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.receive(channel.toString(), payload));
+    this.pub = new Redis(opts.redisUrl, { ...SERVICE_REDIS_OPTIONS, connectionName: `bitween-${this.service}-pub` });
+    this.sub = openSubscriber(opts.redisUrl, `bitween-${this.service}-sub`);
+    this.watch(this.pub, opts.redisUrl, 'pub');
+    this.watch(this.sub, opts.redisUrl, 'sub');
+    this.sub.on('message', (channel: string, payload: Buffer, bytes: number) => this.receive(channel, payload, bytes));
   }
 
-  private connect(url: string, role: string): Redis {
-    const redis = new Redis(url, { ...SERVICE_REDIS_OPTIONS, connectionName: `bitween-${this.service}-${role}` });
+  private watch(connection: EventEmitter, url: string, role: string): void {
     let down = false;
-    redis.on('error', (err) => {
-      // ioredis emits an error per failed attempt; say it once per outage.
+    connection.on('error', (err) => {
+      // An error comes per failed attempt; say it once per outage.
       if (!down) this.log.warn({ role, err: errorMessage(err) }, `Redis unreachable at ${url}: retrying (is redis-server running?)`);
       down = true;
     });
-    redis.on('ready', () => {
+    connection.on('ready', () => {
       if (down) this.log.info({ role }, 'Redis reachable again');
       down = false;
     });
-    return redis;
   }
 
   /** The publishing connection, for plain commands (state keys, heartbeats). */
@@ -188,10 +205,7 @@ export class Bus {
 
   async subscribe(topic: string, fn: Handler, options: { immediate?: boolean } = {}): Promise<void> {
     this.handlers.set(topic, { fn, immediate: options.immediate ?? false });
-    // ioredis 5.11 writes a SUBSCRIBE issued between TCP connect and its ready check (CLIENT SETINFO, then
-    // INFO) at once; the INFO then fails with "Connection in subscriber mode" and start-up dies. Seen when
-    // Postgres answers faster than Redis (unix socket). Later reconnects resubscribe on their own.
-    if (this.sub.status !== 'ready') await new Promise<void>((resolve) => this.sub.once('ready', () => resolve()));
+    // Before the connection is ready, the channel is subscribed with the others once it is.
     await this.sub.subscribe(this.channel(topic));
   }
 
@@ -222,17 +236,17 @@ export class Bus {
     return this.queue;
   }
 
-  private receive(channel: string, payload: Buffer): void {
+  /** `payload`: all of it, or its head when `bytes` is over the limit (the subscriber skipped the rest). */
+  private receive(channel: string, payload: Buffer, bytes: number): void {
     const topic = channel.slice(this.namespace.length + 1);
     const entry = this.handlers.get(topic);
     if (!channel.startsWith(`${this.namespace}:`) || !entry) return;
-    // Too large: refused unread, keeping only a head for the report, so that a queue of big payloads
-    // waiting their turn cannot build up.
+    // Too large: refused unread, with only a head for the report, so that a queue of big payloads waiting
+    // their turn cannot build up either.
     let run: () => Promise<void>;
-    const refused = tooLarge(payload.length);
+    const refused = tooLarge(bytes);
     if (refused) {
-      const head = payload.subarray(0, 2 * MAX_REPORT_PAYLOAD_BYTES).toString();
-      const bytes = payload.length;
+      const head = payload.toString();
       run = () => this.report(topic, refused, head, undefined, bytes);
     } else {
       const raw = payload.toString();

@@ -2,9 +2,8 @@
 // /api/events stream, plus the services' status whenever it changes. The page subscribes first and loads
 // the lists after the `hello` event, so nothing published in between is missed (pub/sub does not replay).
 import type { ServerResponse } from 'node:http';
-import { Redis } from 'ioredis';
-import { SERVICE_REDIS_OPTIONS, decodePayload } from '../../lib/bus.js';
-import { errorMessage } from '../../lib/errors.js';
+import { decodePayload, openSubscriber } from '../../lib/bus.js';
+import { errorMessage, parseErrorReport, type ErrorReport } from '../../lib/errors.js';
 import { HEARTBEAT_INTERVAL_MS } from '../../lib/heartbeat.js';
 import type { Logger } from '../../lib/log.js';
 import type { DashboardStatus } from './status.js';
@@ -15,6 +14,7 @@ export const RELAYED_TOPICS = [
   'torrent_added',
   'torrent_done',
   'torrent_removed',
+  'torrent_error',
   'torrent_progress',
   'shares_updated',
   'error',
@@ -30,18 +30,16 @@ export interface RelayedEvent {
   args: unknown[];
   kwargs: Record<string, unknown>;
   /** On `error`: the contract's report object. */
-  report?: { service: string; topic: string; error: string; payload: string };
+  report?: ErrorReport;
 }
 
 /** Turns a bus message into what the page gets; undefined for payloads that break the contract. */
 export function toEvent(topic: string, raw: string): RelayedEvent | undefined {
   try {
     if (topic === 'error') {
-      // `error` carries {service, topic, error, payload}, not args/kwargs (the Bus could not decode it).
-      const r = JSON.parse(raw) as Record<string, unknown>;
-      if (typeof r !== 'object' || r === null || typeof r.error !== 'string') return undefined;
-      const text = (v: unknown) => (typeof v === 'string' ? v : '');
-      return { topic, args: [], kwargs: {}, report: { service: text(r.service), topic: text(r.topic), error: r.error, payload: text(r.payload) } };
+      // `error` carries an ErrorReport, not args/kwargs (the Bus could not decode it).
+      const report = parseErrorReport(raw);
+      return report && { topic, args: [], kwargs: {}, report };
     }
     return { topic, ...decodePayload(raw) };
   } catch {
@@ -56,7 +54,7 @@ function frame(event: string, data: unknown): string {
 
 export class Relay {
   private readonly clients = new Set<ServerResponse>();
-  private readonly sub: Redis;
+  private readonly sub: ReturnType<typeof openSubscriber>;
   private readonly log: Logger;
   private lastStatus = '';
   private statusTimer: NodeJS.Timeout | undefined;
@@ -69,7 +67,8 @@ export class Relay {
     private readonly readStatus: () => Promise<DashboardStatus>,
   ) {
     this.log = log.child({ component: 'relay' });
-    this.sub = new Redis(redisUrl, { ...SERVICE_REDIS_OPTIONS, connectionName: 'bitween-web-events' });
+    // The bus's subscriber: a payload over the bus's limit arrives as its head only (never relayed).
+    this.sub = openSubscriber(redisUrl, 'bitween-web-events');
     let lost = false;
     this.sub.on('error', (err) => {
       lost = true;
@@ -87,7 +86,10 @@ export class Relay {
         );
       });
     });
-    this.sub.on('message', (channel: string, raw: string) => this.receive(channel, raw));
+    this.sub.on('message', (channel: string, payload: Buffer, bytes: number) => {
+      if (bytes > payload.length) this.log.debug({ channel, bytes }, 'not relayed: payload over the size limit');
+      else this.receive(channel, payload.toString());
+    });
     this.keepalive = setInterval(() => this.broadcast(': keepalive\n\n'), KEEPALIVE_MS);
     this.keepalive.unref();
   }

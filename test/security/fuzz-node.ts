@@ -21,7 +21,7 @@ export interface Received {
   topic: string;
   /** Size as received, bytes. */
   bytes: number;
-  /** The text (its first 64 KiB). */
+  /** The text (of `error`: its first 64 KiB; of other topics: its first 4 KiB). */
   raw: string;
   /** Published by this view itself (the fuzz of the `error` topic), not by a service. */
   own: boolean;
@@ -56,7 +56,8 @@ function subscribedTopics(proc: ServiceProcess, name: string): string[] {
   return topics.filter((t): t is string => typeof t === 'string' && t !== 'exit');
 }
 
-export async function startFuzzNode(options: { logLevel?: string } = {}): Promise<FuzzNode> {
+/** `env`: more variables for every service (e.g. NODE_OPTIONS for heap snapshots). */
+export async function startFuzzNode(options: { logLevel?: string; env?: Record<string, string> } = {}): Promise<FuzzNode> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const close = async () => {
     while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
@@ -92,7 +93,7 @@ export async function startFuzzNode(options: { logLevel?: string } = {}): Promis
         if (n > 1) ownErrors.set(key, n - 1);
         else ownErrors.delete(key);
       }
-      received.push({ topic, bytes: payload.length, raw: payload.subarray(0, 64 * 1024).toString(), own });
+      received.push({ topic, bytes: payload.length, raw: payload.subarray(0, topic === 'error' ? 64 * 1024 : 4096).toString(), own });
       for (const w of [...waiters]) w();
     });
     await sub.subscribe(...['error', ...KEPT].map((t) => `${namespace}:${t}`));
@@ -111,6 +112,7 @@ export async function startFuzzNode(options: { logLevel?: string } = {}): Promis
       BITWEEN_JID: `fuzz@${prosody.domain}/fuzz`,
       BITWEEN_PASSWORD: 'pw-fuzz',
       BITWEEN_XMPP_SERVICE: prosody.service,
+      ...options.env,
     };
     const procs = {} as Record<ServiceName, ServiceProcess>;
     for (const name of ['torrent', 'nat', 'xmpp'] as const) {

@@ -98,12 +98,35 @@
     return done;
   }
 
+  /** The action of this page a report answers: its payload is what the page sent, or the head of it when cut. */
+  function sentFor(r) {
+    const exact = sent.get(`${r.topic} ${r.payload}`);
+    if (exact) return exact;
+    const cut = /…\[cut: \d+ bytes\]$/.exec(r.payload);
+    if (!cut) return undefined;
+    const head = `${r.topic} ${r.payload.slice(0, cut.index)}`;
+    for (const [key, value] of sent) if (key.startsWith(head)) return value;
+    return undefined;
+  }
+
+  // The page branches on a report's code (README "The bus" lists them), never on its text.
+  /** What to do about it, for codes where the service's line alone does not say. */
+  const CODE_HINTS = {
+    E_STORE_DOWN: 'the database is unreachable; the service keeps what it has and retries',
+    E_DISK_FULL: 'the disk is full: free some space, then recheck the torrent',
+    E_INTERNAL: 'an unexpected failure: the service log has the details',
+  };
+  /** Refusals of oversized or too deeply nested payloads concern the program that sent them, not this page. */
+  const SENDERS_ONLY = new Set(['E_TOO_LARGE', 'E_TOO_DEEP']);
+
   async function reportError(r) {
-    const key = `${r.topic} ${r.payload}`;
-    if (!sent.has(key) && inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    const mine = sent.get(key);
+    if (!r) return;
+    if (!sentFor(r) && inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    const mine = sentFor(r);
+    if (!mine && SENDERS_ONLY.has(r.code)) return;
     mine?.note?.remove();
-    say(mine ? `${mine.what}: ${r.error}` : `${r.service} (${r.topic}): ${r.error}`);
+    const hint = CODE_HINTS[r.code] ? ` (${CODE_HINTS[r.code]})` : '';
+    say(mine ? `${mine.what}: ${r.error}${hint}` : `${r.service} (${r.topic}): ${r.error}${hint}`);
   }
 
   // ---- own torrents -----------------------------------------------------------------------------------
@@ -118,29 +141,42 @@
       bar: el('progress', { max: '1', value: '0' }),
       pct: el('span', { className: 'pct' }),
       state: el('td', { className: 'state' }),
+      status: el('span', { className: 'status' }),
+      // Why a torrent is in error / missing / changed state: the service's one line (set as text).
+      reason: el('div', { className: 'reason' }),
       speed: el('td', { className: 'num speed' }),
       peers: el('td', { className: 'num peers' }),
     };
     const remove = el('button', { type: 'button', className: 'remove', title: 'stop sharing; keep the files' }, 'Remove');
     // Only downloads can be deleted: the torrent service never deletes a share's originals.
     const purge = el('button', { type: 'button', className: 'delete', title: 'remove and delete the downloaded files' }, 'Delete');
+    // Only for torrents in error / missing / changed state: verify what is on disk, then seed or continue.
+    const recheck = el('button', { type: 'button', className: 'recheck', title: 'verify what is on disk, then seed or continue' }, 'Recheck');
+    recheck.addEventListener('click', () => recheckTorrent(hash));
+    cells.state.append(cells.status, cells.reason);
     remove.addEventListener('click', () => removeTorrent(hash, false));
     purge.addEventListener('click', () => removeTorrent(hash, true));
     const tr = el('tr', { 'data-hash': hash }, cells.name, cells.size, el('td', {}, cells.bar, cells.pct), cells.state, cells.speed, cells.peers,
-      el('td', {}, remove, purge));
-    torrentRows.set(hash, { tr, cells: { ...cells, purge } });
+      el('td', {}, recheck, remove, purge));
+    torrentRows.set(hash, { tr, cells: { ...cells, purge, recheck } });
     return tr;
   }
 
   function updateTorrentRow(t) {
-    const { cells } = torrentRows.get(t.infoHash);
+    const { tr, cells } = torrentRows.get(t.infoHash);
     cells.name.textContent = t.name ?? '(fetching metadata…)';
     cells.name.title = `${t.infoHash}\n${t.savePath}`;
     cells.size.textContent = formatSize(t.size);
     cells.bar.value = typeof t.progress === 'number' ? t.progress : 0;
     if (typeof t.progress !== 'number') cells.bar.removeAttribute('value');
     cells.pct.textContent = formatPercent(t.progress);
-    cells.state.textContent = t.status;
+    const failed = FAILED.has(t.status);
+    cells.status.textContent = t.status;
+    cells.reason.textContent = failed ? t.errorReason ?? '' : '';
+    cells.reason.hidden = !failed;
+    cells.recheck.hidden = !failed;
+    cells.recheck.disabled = rechecking.has(t.infoHash);
+    tr.classList.toggle('failed', failed);
     cells.speed.textContent = t.status === 'seeding' ? '–' : formatRate(t.downloadSpeed);
     cells.peers.textContent = typeof t.peers === 'number' ? String(t.peers) : '–';
     cells.purge.hidden = t.origin !== 'fetched';
@@ -183,6 +219,43 @@
     Object.assign(t, { bytesDone, size: totalSize, progress: totalSize > 0 ? Math.min(1, bytesDone / totalSize) : 1, downloadSpeed, peers });
     if (t.status === 'metadata') t.status = 'downloading';
     updateTorrentRow(t);
+  }
+
+  /** States in which a torrent has stopped and waits for the user: a recheck or a removal. */
+  const FAILED = new Set(['error', 'missing', 'changed']);
+  /** Hashes this page asked to recheck: their outcome (torrent_added or torrent_error) is said in one line. */
+  const rechecking = new Set();
+
+  async function recheckTorrent(hash) {
+    const t = torrents.get(hash);
+    const name = t?.name ?? hash;
+    rechecking.add(hash);
+    if (t) updateTorrentRow(t);
+    if (!(await act(`rechecking ${name}`, '/api/recheck', { hash }))) {
+      rechecking.delete(hash);
+      if (torrents.has(hash)) updateTorrentRow(torrents.get(hash));
+    }
+  }
+
+  /** The service's answer to a recheck this page asked for (a refusal on `error` is said by reportError). */
+  function onRecheckOutcome(event) {
+    let hash = event.args[0];
+    if (event.topic === 'error') {
+      if (event.report?.topic !== 'recheck') return;
+      try {
+        hash = event.report.info_hash ?? JSON.parse(event.report.payload).args[0];
+      } catch {
+        return;
+      }
+    }
+    if (event.topic === 'torrent_added' && typeof event.kwargs.status !== 'string') return; // a share or a fetch, not a recheck
+    if (!rechecking.delete(hash)) return;
+    const t = torrents.get(hash);
+    if (t) updateTorrentRow(t);
+    const name = t?.name ?? hash;
+    const detail = event.args[1];
+    if (event.topic === 'torrent_added') say(`${name}: ${event.kwargs.status === 'seeding' ? 'all there, seeding again' : `back, ${event.kwargs.status}`}`, 'info');
+    else if (event.topic === 'torrent_error') say(`${name} is still ${event.kwargs.status ?? 'in error'}: ${detail?.reason ?? detail?.code ?? 'no reason given'}`);
   }
 
   function removeTorrent(hash, deleteFiles) {
@@ -287,7 +360,14 @@
       case 'torrent_progress':
         onProgress(event.args);
         break;
+      case 'torrent_error':
+        onRecheckOutcome(event);
+        schedule('torrents');
+        break;
       case 'torrent_added':
+        onRecheckOutcome(event);
+        schedule('torrents', 'shares');
+        break;
       case 'torrent_done':
       case 'torrent_removed':
         schedule('torrents', 'shares');
@@ -299,6 +379,7 @@
         schedule('torrents');
         break;
       case 'error':
+        onRecheckOutcome(event);
         void reportError(event.report);
         break;
     }
