@@ -1,6 +1,7 @@
 // XMPP test pieces: raw @xmpp/client sessions (for befriending accounts and for playing hostile contacts),
 // and an xmpp service node (database, namespace, bus, process) logged in to a test Prosody.
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { client, xml, type Client, type Element } from '@xmpp/client';
 import { setState } from '../../lib/store/state.js';
 import { fixIncomingData } from '../../services/xmpp/connection.js';
@@ -144,6 +145,8 @@ export async function createXmppNode(prosody: Prosody, user: string, options: { 
       BITWEEN_XMPP_SERVICE: prosody.service,
       BITWEEN_ALLOW_LOOPBACK: 'true',
       BITWEEN_IPV6: 'false',
+      // A torrent service started with this env shares files from temporary folders.
+      BITWEEN_SHARE_ROOTS: tmpdir(),
     },
     async start(extraEnv = {}) {
       const proc = startService('xmpp', { ...node.env, ...extraEnv });
