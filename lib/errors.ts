@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   E_DISK_FULL: 'no space left on the device (ENOSPC) while writing torrent data',
   E_WRITE_FAILED: 'another I/O error while writing or reading torrent data',
   E_UNSAFE_NAME: 'a torrent’s metadata names a file outside its folder (.., /, control characters…): refused',
+  E_BAD_METADATA: 'a torrent’s metadata cannot be used (it does not parse or is inconsistent): refused',
   E_FILES_MISSING: 'a seeding torrent’s files are gone (moved, drive unplugged)',
   E_FILES_CHANGED: 'a seeding torrent’s file differs in size or time from when it was stored',
   E_VERIFY_FAILED: 'what is on disk does not match the torrent’s piece hashes',
@@ -103,6 +104,10 @@ const SYSTEM_CODES: Record<string, ErrorCode> = {
   ECONNREFUSED: 'E_UNAVAILABLE',
   ECONNRESET: 'E_UNAVAILABLE',
   ETIMEDOUT: 'E_UNAVAILABLE',
+  EPIPE: 'E_UNAVAILABLE',
+  ENOTFOUND: 'E_UNAVAILABLE',
+  EHOSTUNREACH: 'E_UNAVAILABLE',
+  ENETUNREACH: 'E_UNAVAILABLE',
 };
 
 /**

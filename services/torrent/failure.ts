@@ -1,6 +1,6 @@
-// Why a torrent failed, as a stable code and one line for people: what the store keeps (error_code,
-// error_reason), `torrent_error` carries and `bitween ls` shows. The codes are listed in README.md.
-import { errorMessage } from '../../lib/errors.js';
+// Why a torrent failed, as a stable code (lib/errors.ts) and one line for people: what the store keeps
+// (error_code, error_reason), `torrent_error` carries and `bitween ls` shows.
+import { errorCode, errorMessage, type ErrorCode } from '../../lib/errors.js';
 
 export interface Failure {
   code: string;
@@ -15,20 +15,20 @@ export function oneLine(text: string): string {
   return line.length > MAX_REASON ? `${line.slice(0, MAX_REASON - 1)}…` : line;
 }
 
+/** What the user can do about each code a torrent's own error maps to. */
+const ADVICE: Partial<Record<ErrorCode, (savePath: string) => string>> = {
+  E_DISK_FULL: (p) => `disk full writing to ${p}: free some space, then \`bitween recheck\` to continue`,
+  E_WRITE_FAILED: (p) => `cannot write or read torrent data in ${p}: fix the disk or the folder's permissions, then \`bitween recheck\``,
+};
+
 /** A torrent's own error (webtorrent destroyed it) as a failure the user can act on. */
 export function classifyTorrentError(err: unknown, savePath: string): Failure {
-  const code = (err as { code?: unknown })?.code;
   const message = errorMessage(err);
-  if (typeof code === 'string' && code.startsWith('E_')) return { code, reason: oneLine(message) };
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return { code: 'E_DISK_FULL', reason: oneLine(`disk full writing to ${savePath}: free some space, then \`bitween recheck\` to continue`) };
+  let code: ErrorCode = errorCode(err);
+  // webtorrent's own errors carry no code: a parse failure is the metadata's fault, anything else the disk's.
+  if (code === 'E_INTERNAL' || code === 'E_NOT_FOUND' || code === 'E_UNAVAILABLE') {
+    code = /torrent|metadata|info ?hash|bencode|parse/i.test(message) ? 'E_BAD_METADATA' : 'E_WRITE_FAILED';
   }
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return { code: 'E_WRITE_FAILED', reason: oneLine(`cannot write to ${savePath} (${code}): check the folder's permissions, then \`bitween recheck\``) };
-  }
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
-    return { code: 'E_WRITE_FAILED', reason: oneLine(`${message}: fix the disk, then \`bitween recheck\``) };
-  }
-  if (/torrent|metadata|info hash|bencode|parse/i.test(message)) return { code: 'E_BAD_METADATA', reason: oneLine(`unusable metadata: ${message}`) };
-  return { code: 'E_WRITE_FAILED', reason: oneLine(message) };
+  const advice = ADVICE[code];
+  return { code, reason: oneLine(advice ? `${advice(savePath)} (${message})` : message) };
 }

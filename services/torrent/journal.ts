@@ -5,6 +5,7 @@
 // CONFLICT DO NOTHING, a DELETE), so a write that reached Postgres just before the connection broke may safely
 // run again.
 import type pg from 'pg';
+import { errorCode, errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 
 export interface JournalWrite {
@@ -16,15 +17,12 @@ export interface JournalWrite {
   then?(): unknown;
 }
 
-/** Postgres errors that mean "not reachable right now" rather than "this write is wrong". */
+/** Errors that mean "Postgres is not reachable right now" rather than "this write is wrong". */
 export function isStoreDown(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (typeof e?.code === 'string') {
-    // 08: connection exception; 57P01–57P03: admin shutdown, crash shutdown, cannot connect now; 53300: too many connections
-    if (/^(08|57P0[1-3]|53300)/.test(e.code)) return true;
-    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) return true;
-  }
-  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(e?.message ?? '');
+  const code = errorCode(err);
+  if (code === 'E_STORE_DOWN' || code === 'E_UNAVAILABLE') return true;
+  // pg's own words when a connection dies under a query (no code on these).
+  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(errorMessage(err));
 }
 
 const RETRY_MIN_MS = 250;
