@@ -16,7 +16,7 @@ export class TorrentHandlers {
     const [rawPath] = takeArgs(topic, args, 1, 1);
     const path = await resolveSharePath(rawPath, this.ctx.config);
     const started = Date.now();
-    const { entry, added } = await this.torrents.share(path);
+    const { entry, added } = await this.torrents.share(path, rawPath as string);
     const { infoHash, name, totalSize: size } = entry;
     // torrent_added follows once the store has it (torrents.ts).
     this.ctx.log.info({ infoHash, name, size, ms: Date.now() - started, path }, added ? 'sharing' : 'already shared');

@@ -135,15 +135,18 @@ export class Torrents {
     if (entry.status !== 'seeding') await this.dial(entry);
   }
 
-  /** Creates a torrent for a file or folder and seeds it where it lies. */
-  async share(path: string): Promise<{ entry: Entry; added: boolean }> {
+  /**
+   * Creates a torrent for a file or folder and seeds it where it lies. `path` is resolved (links followed);
+   * `asked` is the path as the user gave it, which torrent_added carries back so the asker can match it.
+   */
+  async share(path: string, asked: string = path): Promise<{ entry: Entry; added: boolean }> {
     const { torrentFile, infoHash } = await createTorrentFile(path, 'bitween').catch((err: unknown) => {
       if (err instanceof BadInputError) throw err;
       throw new BadInputError(`cannot share ${path}: ${(err as Error).message}`);
     });
     const existing = this.entries.get(infoHash);
     if (existing && existing.status === 'seeding') {
-      await this.ctx.bus.publish('torrent_added', [infoHash], { name: existing.name, size: existing.totalSize, path });
+      await this.ctx.bus.publish('torrent_added', [infoHash], { name: existing.name, size: existing.totalSize, path: asked, realPath: path });
       return { entry: existing, added: false };
     }
     if (existing) await this.remove(infoHash, false); // a failed or missing earlier copy: this one replaces it
@@ -193,7 +196,7 @@ export class Torrents {
       kind: 'insert',
       run: (db) => insertTorrent(db, row),
       then: async () => {
-        await this.ctx.bus.publish('torrent_added', [infoHash], { name: row.name, size: row.totalSize, path });
+        await this.ctx.bus.publish('torrent_added', [infoHash], { name: row.name, size: row.totalSize, path: asked, realPath: path });
         await this.ctx.bus.publish('publish_shares');
       },
     });
