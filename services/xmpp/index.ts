@@ -15,6 +15,8 @@ import { Roster } from './roster.js';
 
 /** Own addresses can change without anyone telling us (DHCP, interface up): look every so often. */
 const ADDRESS_CHECK_MS = 30_000;
+/** How long stop waits for the store to mark every contact offline (the whole shutdown has 8 s). */
+const OFFLINE_MARK_MS = 2_000;
 
 function requirePort(value: unknown): number {
   const n = typeof value === 'string' && /^\d{1,5}$/.test(value.trim()) ? Number(value) : value;
@@ -163,9 +165,14 @@ async function start({ config, log, bus, db }: ServiceContext) {
 
   return {
     handlers: new XmppHandlers(publisher, roster, addresses),
-    // Phase 1: contacts see this resource without shares, then unavailable, then the session ends.
+    // Phase 1: contacts marked offline in the store (no presence reaches a stopped node: `bitween contacts`
+    // must not show the last view as live), then contacts see this resource without shares, then
+    // unavailable, then the session ends.
     async stop() {
       clearInterval(addressTimer);
+      if (!(await roster.markAllOffline(OFFLINE_MARK_MS))) {
+        log.warn(`contacts not marked offline within ${OFFLINE_MARK_MS} ms at exit: the next login does it`);
+      }
       try {
         await publisher.withdraw();
       } catch (err) {

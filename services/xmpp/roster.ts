@@ -1,12 +1,14 @@
 // Roster, subscriptions and presence. Friends are contacts whose presence we see (subscription 'to' or
 // 'both'): only their items are accepted. A subscription request is never accepted blindly: it is stored
 // as pending and accepted by `add_contact` (which also asks for theirs), unless BITWEEN_AUTO_ACCEPT is on
-// or we asked them first. Which contact resources are online is written to the store as presence arrives.
+// or we asked them first. Which contact resources are online is written to the store as presence arrives;
+// presence that comes before the roster push making its sender a contact is kept and written with that push.
 import { jid as parseJid, xml, type Element } from '@xmpp/client';
 import type pg from 'pg';
 import type { Bus } from '../../lib/bus.js';
 import { BadInputError, UnavailableError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
+import { within } from '../../lib/within.js';
 import {
   deleteContact,
   dropSharesOfStrangers,
@@ -22,6 +24,9 @@ import type { XmppConnection } from './connection.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
 const SUBSCRIPTIONS: Subscription[] = ['none', 'to', 'from', 'both'];
+/** Presence kept from senders we do not see yet (strangers may send it too): bounded per sender and overall. */
+const MAX_EARLY_SENDERS = 1000;
+const MAX_EARLY_RESOURCES = 32;
 
 export interface RosterOptions {
   conn: XmppConnection;
@@ -86,6 +91,16 @@ export class Roster {
   /** Roster pushes and presence are handled one at a time, in arrival order: their store writes must not cross. */
   private serial: Promise<void> = Promise.resolve();
   private marks: Promise<void> = Promise.resolve();
+  /**
+   * Online state of resources of senders we do not see yet: bare JID → resource → online. A contact who
+   * accepts while online sends presence right around the roster push that makes it a contact, and xmpp.js
+   * hands an iq to its handler some ticks after a presence that came later on the wire: without this, that
+   * presence was dropped and the contact shown offline until it sent presence again. Written to the store
+   * once the push arrives (replayEarly).
+   */
+  private readonly early = new Map<string, Map<string, boolean>>();
+  /** Set on stop: presence that comes after every contact was marked offline is not written. */
+  private stopping = false;
 
   constructor(private readonly o: RosterOptions) {
     this.log = o.log.child({ component: 'roster' });
@@ -117,6 +132,7 @@ export class Roster {
       this.entries.set(jid, { subscription, pendingOut: item.attrs.ask === 'subscribe' });
     }
     const list = [...this.entries].map(([jid, e]) => ({ jid, ...e }));
+    this.early.clear();
     await syncRoster(this.o.db, list);
     const keep = [this.o.conn.bare, ...list.filter((e) => sees(e.subscription)).map((e) => e.jid)];
     for (const jid of await dropSharesOfStrangers(this.o.db, keep)) this.o.onContactGone(jid);
@@ -133,6 +149,23 @@ export class Roster {
 
   async sendUnavailable(): Promise<void> {
     await this.o.conn.send(xml('presence', { type: 'unavailable' }));
+  }
+
+  /**
+   * On stop: every contact resource offline in the store (nobody tells us once we are gone, and `bitween
+   * contacts` must not show a stopped node's last view as live). Presence still queued or arriving is not
+   * written after this. Resolves false when the store did not answer within `timeoutMs` (shutdown is bounded).
+   */
+  async markAllOffline(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    const done = this.queueMark(() => setOffline(this.o.db)).then(
+      () => true,
+      (err) => {
+        this.log.warn({ err }, 'could not mark contacts offline at exit');
+        return false;
+      },
+    );
+    return within(done, timeoutMs, false);
   }
 
   /** Roster push (RFC 6121 §2.1.6): only from our own account's server. */
@@ -154,6 +187,7 @@ export class Roster {
     const before = this.entries.get(jid);
     if (subscription === 'remove') {
       this.entries.delete(jid);
+      this.early.delete(jid);
       await deleteContact(this.o.db, jid);
       this.o.onContactGone(jid);
       this.log.info({ contact: jid }, 'contact removed');
@@ -166,7 +200,10 @@ export class Roster {
     const accepted = s === 'from' || s === 'both';
     await upsertContact(this.o.db, jid, { subscription: s, pendingOut, ...(accepted ? { pendingIn: false } : {}) });
     if (sees(before?.subscription) && !sees(s)) this.o.onContactGone(jid); // their items are no longer trusted
-    if (!sees(before?.subscription) && sees(s)) this.o.onContactTrusted(jid);
+    if (!sees(before?.subscription) && sees(s)) {
+      void this.queueMark(() => this.replayEarly(jid)).catch((err) => this.log.warn({ err, contact: jid }, 'could not store early presence'));
+      this.o.onContactTrusted(jid);
+    }
     if (before?.subscription !== s) {
       this.log.info({ contact: jid, subscription: s, pendingOut }, 'subscription changed');
       await this.o.bus.publish('contact_updated', [jid, s]);
@@ -180,12 +217,43 @@ export class Roster {
     const type = stanza.attrs.type;
     // Online/offline marks keep their own order, so that a thousand contacts coming online at a login
     // do not hold up the notifications behind them.
-    if (type === undefined || type === 'unavailable') {
-      const result = this.marks.then(() => this.handlePresence(stanza));
-      this.marks = result.catch(() => undefined);
-      return result;
-    }
+    if (type === undefined || type === 'unavailable') return this.queueMark(() => this.handlePresence(stanza));
     return this.inOrder(() => this.handlePresence(stanza));
+  }
+
+  /** Runs `work` after the online/offline marks queued before it. */
+  private queueMark(work: () => Promise<void>): Promise<void> {
+    const result = this.marks.then(work);
+    this.marks = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Keeps the online state of a resource of a sender we do not see yet ('' with offline: all of them). */
+  private rememberEarly(from: string, resource: string, online: boolean): void {
+    if (resource === '' && online) return; // as for contacts: only resources are marked online
+    let resources = this.early.get(from);
+    if (!resources) {
+      if (this.early.size >= MAX_EARLY_SENDERS) this.early.delete(this.early.keys().next().value!); // the oldest
+      resources = new Map();
+      this.early.set(from, resources);
+    }
+    if (resource === '') {
+      for (const r of resources.keys()) resources.set(r, false);
+      return;
+    }
+    resources.delete(resource); // re-inserted last: the oldest goes first when full
+    if (resources.size >= MAX_EARLY_RESOURCES) resources.delete(resources.keys().next().value!);
+    resources.set(resource, online);
+  }
+
+  /** The presence a new contact sent before we saw them, to the store. Runs in the marks queue: presence
+   *  handled since the push was written directly and removed its resource from `early`. */
+  private async replayEarly(jid: string): Promise<void> {
+    const resources = this.early.get(jid);
+    this.early.delete(jid);
+    if (!resources || this.stopping || !this.trusts(jid)) return;
+    for (const [resource, online] of resources) await setResourceOnline(this.o.db, jid, resource, online);
+    this.log.debug({ contact: jid, resources: resources.size }, 'presence that came before the roster push stored');
   }
 
   private async handlePresence(stanza: Element): Promise<void> {
@@ -196,7 +264,10 @@ export class Roster {
       case undefined:
       case 'unavailable': {
         const resource = resourceOf(stanza.attrs.from);
-        if (!this.trusts(from) || from === this.o.conn.bare && resource === this.o.conn.jid?.resource) return;
+        if (this.stopping || (from === this.o.conn.bare && resource === this.o.conn.jid?.resource)) return;
+        if (!this.trusts(from)) return this.rememberEarly(from, resource, type === undefined);
+        if (resource) this.early.get(from)?.delete(resource);
+        else this.early.delete(from);
         if (resource) await setResourceOnline(this.o.db, from, resource, type === undefined);
         else if (type === 'unavailable') await setOffline(this.o.db, from);
         return;
@@ -271,6 +342,7 @@ export class Roster {
       );
     }
     this.entries.delete(jid);
+    this.early.delete(jid);
     await deleteContact(this.o.db, jid);
     this.o.onContactGone(jid);
     this.log.info({ contact: jid }, 'remove_contact: subscription ended, shares dropped');
