@@ -5,11 +5,19 @@ import type { Db } from './pool.js';
 export const StateKey = {
   /** torrent service: { port } of the BitTorrent listener */
   torrentPort: 'torrent.listen_port',
+  /** torrent service: TorrentLimitsState, set by `set_limits`; once set it wins over BITWEEN_*_LIMIT */
+  torrentLimits: 'torrent.limits',
   /** nat service: { addresses: string[] } own interface addresses and the router's external IPv4 */
   addresses: 'nat.addresses',
   /** nat service: NatMappingState (externalPort null when nothing is mapped); also the status `bitween status` shows */
   mapping: 'nat.mapping',
 } as const;
+
+/** Value of StateKey.torrentLimits: bytes per second, 0 = no limit. */
+export interface TorrentLimitsState {
+  upload: number;
+  download: number;
+}
 
 /** Value of StateKey.addresses, sorted (IPv4 first); changes are announced as `addresses_changed` [addresses]. */
 export interface NatAddressesState {

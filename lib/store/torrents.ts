@@ -35,25 +35,43 @@ export interface TorrentRow {
   errorReason: string | null;
   /** Stat snapshot of a seeding torrent's files; null until it seeds. */
   files: FileStat[] | null;
+  /** The user paused it: out of the session (no transfer, not advertised) until resumed; status is kept. */
+  paused: boolean;
+  /** File indexes (0-based, the torrent's order) to download; null = all. */
+  selectedFiles: number[] | null;
+  /** Totals over every run, bytes (downloaded counts what peers sent, wasted bytes too). */
+  uploadedBytes: number;
+  downloadedBytes: number;
 }
 
 const COLUMNS = `info_hash AS "infoHash", name, magnet_link AS "magnetLink", torrent_file AS "torrentFile", status,
   origin, save_path AS "savePath", total_size AS "totalSize", bytes_done AS "bytesDone", bitfield,
-  added_at AS "addedAt", completed_at AS "completedAt", error_code AS "errorCode", error_reason AS "errorReason", files`;
+  added_at AS "addedAt", completed_at AS "completedAt", error_code AS "errorCode", error_reason AS "errorReason", files,
+  paused, selected_files AS "selectedFiles", uploaded_bytes AS "uploadedBytes", downloaded_bytes AS "downloadedBytes"`;
+
+/**
+ * Share ratio: uploaded / downloaded; for a torrent downloaded here by nobody (your own share) uploaded /
+ * size, as Transmission does; null when neither is known. Rounded to 3 decimals.
+ */
+export function ratioOf(uploaded: number, downloaded: number, size: number | null): number | null {
+  const base = downloaded > 0 ? downloaded : size && size > 0 ? size : 0;
+  return base > 0 ? Math.round((uploaded / base) * 1000) / 1000 : null;
+}
 
 /** Inserts a new torrent; returns false when the hash is already stored (nothing changes then). */
 export async function insertTorrent(
   db: Db,
   t: Pick<TorrentRow, 'infoHash' | 'magnetLink' | 'status' | 'origin' | 'savePath'> &
-    Partial<Pick<TorrentRow, 'name' | 'torrentFile' | 'totalSize' | 'bytesDone' | 'bitfield' | 'files'>>,
+    Partial<Pick<TorrentRow, 'name' | 'torrentFile' | 'totalSize' | 'bytesDone' | 'bitfield' | 'files' | 'selectedFiles'>>,
 ): Promise<boolean> {
   const { rowCount } = await db.query(
     `INSERT INTO torrents (info_hash, name, magnet_link, torrent_file, status, origin, save_path, total_size, bytes_done, bitfield,
-       files, completed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $5 = 'seeding' THEN now() END)
+       files, selected_files, completed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $5 = 'seeding' THEN now() END)
      ON CONFLICT (info_hash) DO NOTHING`,
     [t.infoHash, t.name ?? null, t.magnetLink, t.torrentFile ?? null, t.status, t.origin, t.savePath, t.totalSize ?? null,
-      t.bytesDone ?? 0, t.bitfield ?? null, t.files ? JSON.stringify(t.files) : null],
+      t.bytesDone ?? 0, t.bitfield ?? null, t.files ? JSON.stringify(t.files) : null,
+      t.selectedFiles ? JSON.stringify(t.selectedFiles) : null],
   );
   return rowCount === 1;
 }
@@ -109,6 +127,27 @@ export async function markFailed(
   );
 }
 
+/** Paused or resumed; a pause also keeps the verified pieces, so the resume continues from them. */
+export async function savePaused(db: Db, infoHash: string, paused: boolean, progress?: { bytesDone: number; bitfield: Buffer | null }): Promise<void> {
+  await db.query(
+    `UPDATE torrents SET paused = $2, bytes_done = coalesce($3, bytes_done), bitfield = CASE WHEN $4 THEN $5 ELSE bitfield END,
+       updated_at = now() WHERE info_hash = $1`,
+    [infoHash, paused, progress?.bytesDone ?? null, progress !== undefined, progress?.bitfield ?? null],
+  );
+}
+
+/** Which files to download (indexes), null = all. */
+export async function saveSelectedFiles(db: Db, infoHash: string, selected: number[] | null): Promise<void> {
+  await db.query(`UPDATE torrents SET selected_files = $2, updated_at = now() WHERE info_hash = $1`, [
+    infoHash, selected ? JSON.stringify(selected) : null,
+  ]);
+}
+
+/** Totals over every run (absolute values, so a write repeated after an outage changes nothing). */
+export async function saveTotals(db: Db, infoHash: string, uploaded: number, downloaded: number): Promise<void> {
+  await db.query(`UPDATE torrents SET uploaded_bytes = $2, downloaded_bytes = $3 WHERE info_hash = $1`, [infoHash, uploaded, downloaded]);
+}
+
 export async function deleteTorrent(db: Db, infoHash: string): Promise<TorrentRow | undefined> {
   const { rows } = await db.query<TorrentRow>(`DELETE FROM torrents WHERE info_hash = $1 RETURNING ${COLUMNS}`, [infoHash]);
   return rows[0];
@@ -126,12 +165,12 @@ export async function listTorrents(db: Db): Promise<TorrentRow[]> {
 
 /**
  * What the XMPP service publishes: every torrent whose name and size are known, except those that failed or
- * whose files are gone or changed (a contact could not fetch them from us).
+ * whose files are gone or changed, and paused ones (a contact could not fetch them from us).
  */
 export async function listOwnShares(db: Db): Promise<{ infoHash: string; name: string; size: number }[]> {
   const { rows } = await db.query<{ infoHash: string; name: string; size: number }>(
     `SELECT info_hash AS "infoHash", name, total_size AS size FROM torrents
-     WHERE name IS NOT NULL AND total_size IS NOT NULL AND status NOT IN ('error', 'missing', 'changed')
+     WHERE name IS NOT NULL AND total_size IS NOT NULL AND status NOT IN ('error', 'missing', 'changed') AND NOT paused
      ORDER BY added_at, info_hash`,
   );
   return rows;

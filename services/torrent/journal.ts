@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/log.js';
 export interface JournalWrite {
   infoHash: string;
   /** What it writes, for logs and for coalescing: a pending `progress` is replaced by a newer one. */
-  kind: 'insert' | 'metadata' | 'progress' | 'seeding' | 'downloading' | 'failed' | 'remove';
+  kind: 'insert' | 'metadata' | 'progress' | 'seeding' | 'downloading' | 'failed' | 'remove' | 'totals' | 'paused' | 'selection' | 'limits';
   run(db: pg.Pool): Promise<unknown>;
   /** Runs once the write is stored (e.g. publish torrent_done). Its failure is logged, never retried. */
   then?(): unknown;
@@ -45,11 +45,11 @@ export class StoreJournal {
   }
 
   write(w: JournalWrite): void {
-    if (w.kind === 'progress') {
-      // Only the newest progress of a torrent matters, as long as no other write of it follows the old one.
-      // Index 0 is being written right now: never replace that one.
+    if (w.kind === 'progress' || w.kind === 'totals' || w.kind === 'limits') {
+      // Only the newest progress (totals, limits) of a torrent matters, as long as no other write of it follows
+      // the old one. Index 0 is being written right now: never replace that one.
       const last = this.lastIndexOf(w.infoHash);
-      if (last > 0 && this.pending[last]!.kind === 'progress') {
+      if (last > 0 && this.pending[last]!.kind === w.kind) {
         this.pending[last] = w;
         return;
       }

@@ -14,7 +14,10 @@ import {
   markFailed,
   markSeeding,
   saveMetadata,
+  savePaused,
   saveProgress,
+  saveSelectedFiles,
+  saveTotals,
   type FileStat,
   type TorrentOrigin,
   type TorrentRow,
@@ -29,6 +32,7 @@ import { checkFiles, snapshotFiles } from './file-check.js';
 import { classifyTorrentError, oneLine, type Failure } from './failure.js';
 import { StoreJournal } from './journal.js';
 import { checkTorrentNames, displayName, displayNameOf } from './names.js';
+import { applySelection, checkIndexes, fileCountOf, selectionDone, wantedFiles } from './selection.js';
 import { bitfieldOf, NO_TRACKERS, verifiedBytes, whenInfoHash } from './session.js';
 
 export function magnetFor(infoHash: string): string {
@@ -52,6 +56,21 @@ export interface Entry {
   quiet?: boolean;
   /** How many failures were announced (torrent_error): a recheck answers once, not twice. */
   announced?: number;
+  /** Paused by the user: no torrent in the session until resumed (status is kept). */
+  paused?: boolean;
+  /** Verified pieces of a paused torrent, to continue from on resume. */
+  heldBitfield?: Buffer | null;
+  /** File indexes to download; null or absent = all (selection.ts). */
+  selected?: number[] | null;
+  /** Bytes uploaded / received in earlier runs and by torrents this entry had before (totals = these + the live torrent's). */
+  uploadedBase?: number;
+  downloadedBase?: number;
+}
+
+/** Totals of an entry as stored: earlier runs plus the torrent in the session now. */
+export function totalsOf(entry: Entry): { uploaded: number; downloaded: number } {
+  const t = entry.torrent;
+  return { uploaded: (entry.uploadedBase ?? 0) + (t?.uploaded ?? 0), downloaded: (entry.downloadedBase ?? 0) + (t?.received ?? 0) };
 }
 
 type FailedStatus = 'error' | 'missing' | 'changed';
@@ -62,6 +81,7 @@ export class Torrents {
   private progressTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private lastProgress = new Map<string, number>();
+  private lastTotals = new Map<string, string>();
   private checking: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: TorrentContext) {
@@ -97,6 +117,11 @@ export class Torrents {
         files: row.files,
         failure: row.errorCode ? { code: row.errorCode, reason: row.errorReason ?? '' } : null,
         torrent: undefined,
+        paused: row.paused,
+        heldBitfield: row.paused ? row.bitfield : undefined,
+        selected: row.selectedFiles,
+        uploadedBase: row.uploadedBytes,
+        downloadedBase: row.downloadedBytes,
       };
       this.entries.set(row.infoHash, entry);
       try {
@@ -113,6 +138,7 @@ export class Torrents {
 
   /** Restores one entry from its stored state. */
   private async resume(entry: Entry, bitfield: Buffer | null): Promise<void> {
+    if (entry.paused) return; // out of the session until `resume`
     if (entry.status === 'error') return; // waits for recheck or removal
     if (entry.torrentFile) checkTorrentNames(decodeInfo(entry.torrentFile));
     if (entry.status === 'seeding' || entry.status === 'missing' || entry.status === 'changed') {
@@ -123,7 +149,7 @@ export class Torrents {
           return;
         }
         // Same size and mtime as when it began to seed: trust it without reading a byte.
-        this.attach(entry, { skipVerify: true });
+        this.attach(entry, seedOptions(entry, bitfield));
         if (entry.status !== 'seeding') this.setSeeding(entry, entry.files, 'files back');
         await whenInfoHash(entry.torrent!);
         return;
@@ -204,8 +230,9 @@ export class Torrents {
   }
 
   /** Fetches a contact's share: a magnet from the hash, dialled to every address the store knows for it. */
-  async fetch(infoHash: string, savePath: string): Promise<{ entry: Entry; added: boolean }> {
+  async fetch(infoHash: string, savePath: string, selected: number[] | null = null): Promise<{ entry: Entry; added: boolean }> {
     const existing = this.entries.get(infoHash);
+    if (existing && selected !== null) await this.selectFiles(infoHash, selected);
     if (existing) {
       // Already here: dial again (a contact may have come online).
       await this.dial(existing);
@@ -223,13 +250,14 @@ export class Torrents {
       files: null,
       failure: null,
       torrent: undefined,
+      selected,
     };
     this.entries.set(infoHash, entry);
     const magnetLink = magnetFor(infoHash);
     this.journal.write({
       infoHash,
       kind: 'insert',
-      run: (db) => insertTorrent(db, { infoHash, magnetLink, status: 'metadata', origin: 'fetched', savePath }),
+      run: (db) => insertTorrent(db, { infoHash, magnetLink, status: 'metadata', origin: 'fetched', savePath, selectedFiles: selected }),
       then: () => this.ctx.bus.publish('torrent_added', [infoHash], { savePath }),
     });
     const torrent = this.attach(entry, {});
@@ -244,10 +272,22 @@ export class Torrents {
    */
   private attach(entry: Entry, opts: AddOptions): Torrent {
     const id = entry.torrentFile ?? magnetFor(entry.infoHash);
-    const torrent = this.ctx.client.add(id, { ...NO_TRACKERS, path: entry.savePath, store: ReportingStore, ...opts });
+    // A partial selection starts with nothing selected; its files are selected once the torrent is ready.
+    const partial: AddOptions = entry.selected ? { deselect: true } : {};
+    const torrent = this.ctx.client.add(id, { ...NO_TRACKERS, path: entry.savePath, store: ReportingStore, ...partial, ...opts });
     entry.torrent = torrent;
     const current = () => entry.torrent === torrent && this.entries.get(entry.infoHash) === entry;
     const log = this.ctx.log.child({ infoHash: entry.infoHash });
+    torrent.once('ready', () => {
+      // The selection may have changed while the metadata was on its way.
+      if (!current() || (!entry.selected && !partial.deselect)) return;
+      this.selectOn(entry, torrent);
+      // webtorrent marks files done just after 'ready': a selection may be complete already.
+      setImmediate(() => this.checkSelection(entry, torrent));
+    });
+    torrent.on('verified', () => {
+      if (current() && entry.selected && !entry.quiet) this.checkSelection(entry, torrent);
+    });
 
     torrent.on('metadata', () => {
       if (!current() || entry.torrentFile) return;
@@ -295,7 +335,8 @@ export class Torrents {
   private async completed(entry: Entry, torrent: Torrent): Promise<void> {
     let files: FileStat[];
     try {
-      files = await snapshotFiles(entry.savePath, torrent.files);
+      // A partial selection seeds what it has: only the selected files are its to watch.
+      files = await snapshotFiles(entry.savePath, wantedFiles(torrent, entry.selected ?? null));
     } catch (err) {
       this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
       return;
@@ -318,7 +359,7 @@ export class Torrents {
     entry.failure = null;
     const torrent = entry.torrent;
     // Right after a skipVerify add the torrent may not have parsed its metadata yet: the stored size holds.
-    const bytes = entry.totalSize ?? torrent?.length ?? 0;
+    const bytes = entry.selected && torrent?.bitfield ? verifiedBytes(torrent) : (entry.totalSize ?? torrent?.length ?? 0);
     const bitfield = torrent ? bitfieldOf(torrent) : null;
     this.journal.write({
       infoHash: entry.infoHash,
@@ -344,6 +385,7 @@ export class Torrents {
     const same = entry.status === status && entry.failure?.code === failure.code && entry.failure.reason === reason;
     entry.status = status;
     entry.failure = { code: failure.code, reason };
+    this.foldTotals(entry);
     const torrent = entry.torrent;
     entry.torrent = undefined;
     if (torrent && !torrent.destroyed) torrent.destroy();
@@ -374,6 +416,7 @@ export class Torrents {
     if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
     this.entries.delete(infoHash);
     this.lastProgress.delete(infoHash);
+    this.lastTotals.delete(infoHash);
     const torrent = entry.torrent;
     entry.torrent = undefined;
     if (torrent && !torrent.destroyed) await new Promise<void>((done) => torrent.destroy({}, () => done()));
@@ -400,6 +443,7 @@ export class Torrents {
   async recheck(infoHash: string): Promise<Entry> {
     const entry = this.entries.get(infoHash);
     if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
+    if (entry.paused) throw new BadInputError(`torrent ${infoHash} is paused: \`bitween resume\` it first`);
     const announced = entry.announced ?? 0;
     // The user asked: a recheck that ends in the same failure still answers, once.
     const answerFailure = () => {
@@ -413,6 +457,7 @@ export class Torrents {
         return answerFailure();
       }
     }
+    this.foldTotals(entry);
     const old = entry.torrent;
     entry.torrent = undefined;
     if (old && !old.destroyed) await new Promise<void>((done) => old.destroy({}, () => done()));
@@ -435,9 +480,9 @@ export class Torrents {
       // Failed while verifying (the listener moved it to error) or removed meanwhile.
       return answerFailure();
     }
-    const complete = torrent.ready && verifiedBytes(torrent) === torrent.length;
+    const complete = torrent.ready && (entry.selected ? selectionDone(torrent, entry.selected) : verifiedBytes(torrent) === torrent.length);
     if (complete) {
-      const files = await snapshotFiles(entry.savePath, torrent.files);
+      const files = await snapshotFiles(entry.savePath, wantedFiles(torrent, entry.selected ?? null));
       entry.failure ??= { code: 'E_RECHECK', reason: 'rechecked' }; // makes setSeeding announce torrent_added
       entry.status = wasStatus;
       this.setSeeding(entry, files, 'recheck');
@@ -490,6 +535,145 @@ export class Torrents {
     for (const entry of [...this.entries.values()]) await this.dial(entry);
   }
 
+  // ---- controls: pause, resume, file selection -------------------------------------------------------------
+
+  private entryOf(infoHash: string): Entry {
+    const entry = this.entries.get(infoHash);
+    if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
+    return entry;
+  }
+
+  /**
+   * Takes the torrent out of the session: webtorrent's own pause only stops new connections, so the torrent
+   * is destroyed (its files stay) and added again on resume from the pieces verified now. Not advertised
+   * while paused (a contact could not fetch it). Kept across restarts; the status stays what it was.
+   */
+  async pause(infoHash: string): Promise<Entry> {
+    const entry = this.entryOf(infoHash);
+    if (entry.paused) {
+      await this.ctx.bus.publish('torrent_paused', [infoHash], { status: entry.status });
+      return entry;
+    }
+    entry.paused = true;
+    const torrent = entry.torrent;
+    const progress = torrent && !torrent.destroyed && torrent.ready && torrent.bitfield ? { bytesDone: verifiedBytes(torrent), bitfield: bitfieldOf(torrent) } : undefined;
+    if (progress) entry.heldBitfield = progress.bitfield;
+    this.foldTotals(entry);
+    entry.torrent = undefined;
+    if (torrent && !torrent.destroyed) await new Promise<void>((done) => torrent.destroy({}, () => done()));
+    this.lastProgress.delete(infoHash);
+    const totals = totalsOf(entry);
+    this.ctx.log.info({ infoHash, name: entry.name, status: entry.status }, 'paused');
+    this.journal.write({
+      infoHash,
+      kind: 'paused',
+      run: async (db) => {
+        await savePaused(db, infoHash, true, progress);
+        await saveTotals(db, infoHash, totals.uploaded, totals.downloaded);
+      },
+      then: async () => {
+        await this.ctx.bus.publish('torrent_paused', [infoHash], { status: entry.status });
+        await this.ctx.bus.publish('publish_shares');
+      },
+    });
+    return entry;
+  }
+
+  /** Puts a paused torrent back as a restart would: a download continues, a share seeds (files checked first). */
+  async unpause(infoHash: string): Promise<Entry> {
+    const entry = this.entryOf(infoHash);
+    if (!entry.paused) {
+      await this.ctx.bus.publish('torrent_resumed', [infoHash], { status: entry.status });
+      return entry;
+    }
+    entry.paused = false;
+    const bitfield = entry.heldBitfield ?? null;
+    entry.heldBitfield = undefined;
+    this.journal.write({
+      infoHash,
+      kind: 'paused',
+      run: (db) => savePaused(db, infoHash, false),
+      then: async () => {
+        await this.ctx.bus.publish('torrent_resumed', [infoHash], { status: entry.status });
+        await this.ctx.bus.publish('publish_shares');
+      },
+    });
+    try {
+      await this.resume(entry, bitfield);
+    } catch (err) {
+      this.ctx.log.error({ err, infoHash }, 'could not resume torrent');
+      this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+    }
+    this.ctx.log.info({ infoHash, name: entry.name, status: entry.status }, 'resumed');
+    return entry;
+  }
+
+  /**
+   * Which files of a fetched torrent to download (null = all). Before the metadata the indexes are kept as
+   * given and checked once it arrives; after, an index past the last file is refused. Files already here
+   * stay (and are seeded); a selection that takes in missing files makes a seeding torrent download again.
+   */
+  async selectFiles(infoHash: string, wanted: number[] | null): Promise<Entry> {
+    const entry = this.entryOf(infoHash);
+    if (entry.origin === 'shared') throw new BadInputError(`torrent ${infoHash} is your own share: every file of it is here, there is nothing to select`);
+    const torrent = entry.torrent;
+    const count = torrent?.ready ? torrent.files.length : entry.torrentFile ? fileCountOf(entry.torrentFile) : undefined;
+    const selected = count === undefined ? wanted : checkIndexes(wanted, count);
+    entry.selected = selected;
+    this.journal.write({
+      infoHash,
+      kind: 'selection',
+      run: (db) => saveSelectedFiles(db, infoHash, selected),
+      then: () => this.ctx.bus.publish('files_selected', [infoHash, selected]),
+    });
+    if (torrent && !torrent.destroyed && torrent.ready) {
+      this.selectOn(entry, torrent);
+      this.checkSelection(entry, torrent);
+    }
+    return entry;
+  }
+
+  /** Applies the entry's selection to its ready torrent; indexes past the last file are reported and left out. */
+  private selectOn(entry: Entry, torrent: Torrent): void {
+    const selected = entry.selected ?? null;
+    const past = selected?.filter((i) => i >= torrent.files.length) ?? [];
+    if (past.length > 0) {
+      const err = new BadInputError(`no file ${past.join(', ')} in ${entry.name ?? entry.infoHash}: it has ${torrent.files.length}; \`bitween files ${entry.infoHash.slice(0, 12)} --select …\` to choose again`);
+      this.ctx.log.warn({ infoHash: entry.infoHash, past }, err.message);
+      void this.ctx.bus.publishError('select_files', err, JSON.stringify(selected), entry.infoHash).catch(() => undefined);
+    }
+    applySelection(torrent, selected);
+  }
+
+  /** A partial selection is complete once its files are: it seeds what it has; more files selected: downloads again. */
+  private checkSelection(entry: Entry, torrent: Torrent): void {
+    if (entry.torrent !== torrent || torrent.destroyed || entry.quiet || !torrent.ready || entry.origin !== 'fetched') return;
+    const done = selectionDone(torrent, entry.selected ?? null);
+    // A whole torrent completes through webtorrent's 'done' (attach).
+    if (done && entry.selected && entry.status === 'downloading') {
+      void this.completed(entry, torrent);
+    } else if (!done && entry.status === 'seeding') {
+      entry.status = 'downloading';
+      const bytes = verifiedBytes(torrent);
+      const bitfield = bitfieldOf(torrent);
+      this.journal.write({
+        infoHash: entry.infoHash,
+        kind: 'downloading',
+        run: (db) => markDownloading(db, entry.infoHash, bytes, bitfield),
+        then: () => this.ctx.bus.publish('torrent_added', [entry.infoHash], { status: 'downloading' }),
+      });
+      void this.dial(entry);
+    }
+  }
+
+  /** The live torrent's counters join the entry's totals before it leaves the session. */
+  private foldTotals(entry: Entry): void {
+    const t = entry.torrent;
+    if (!t) return;
+    entry.uploadedBase = (entry.uploadedBase ?? 0) + t.uploaded;
+    entry.downloadedBase = (entry.downloadedBase ?? 0) + t.received;
+  }
+
   // ---- files on disk -------------------------------------------------------------------------------------
 
   /** Checks one seeding entry's files; a read error with the files unchanged is an error of its own. */
@@ -500,7 +684,7 @@ export class Torrents {
       if (check.status === 'ok') {
         if (entry.status === 'missing' && entry.torrent === undefined) {
           // The files are back as they were (a drive mounted again): seed without reading them.
-          this.attach(entry, { skipVerify: true });
+          this.attach(entry, seedOptions(entry, null));
           this.setSeeding(entry, entry.files, 'files back');
         } else if (readError && entry.status === 'seeding') {
           this.fail(entry, { code: 'E_WRITE_FAILED', reason: `cannot read ${entry.name ?? entry.infoHash}: ${readError.message}` }, 'error');
@@ -515,7 +699,7 @@ export class Torrents {
   /** Checks every seeding (and missing) torrent's files against their snapshot: size and mtime only. */
   async checkAllFiles(): Promise<void> {
     for (const entry of [...this.entries.values()]) {
-      if ((entry.status === 'seeding' || entry.status === 'missing') && entry.files) {
+      if ((entry.status === 'seeding' || entry.status === 'missing') && entry.files && !entry.paused) {
         await this.checkOne(entry).catch((err) => this.ctx.log.warn({ err, infoHash: entry.infoHash }, 'file check failed'));
       }
     }
@@ -537,12 +721,34 @@ export class Torrents {
   saveProgress(): void {
     for (const entry of this.entries.values()) {
       const torrent = entry.torrent;
-      if (!torrent || torrent.destroyed || !torrent.bitfield || torrent.done || entry.status === 'seeding') continue;
+      // Totals move while seeding too (uploads): stored whenever they changed, with the progress when there is one.
+      const totals = totalsOf(entry);
+      const totalsKey = `${totals.uploaded}/${totals.downloaded}`;
+      const totalsChanged = this.lastTotals.get(entry.infoHash) !== totalsKey;
+      this.lastTotals.set(entry.infoHash, totalsKey);
+      const storeTotals = () => {
+        if (totalsChanged) this.journal.write({ infoHash: entry.infoHash, kind: 'totals', run: (db) => saveTotals(db, entry.infoHash, totals.uploaded, totals.downloaded) });
+      };
+      if (!torrent || torrent.destroyed || !torrent.bitfield || torrent.done || entry.status === 'seeding') {
+        storeTotals();
+        continue;
+      }
       const bytes = verifiedBytes(torrent);
-      if (this.lastProgress.get(entry.infoHash) === bytes) continue;
+      if (this.lastProgress.get(entry.infoHash) === bytes) {
+        storeTotals();
+        continue;
+      }
       this.lastProgress.set(entry.infoHash, bytes);
       const bitfield = bitfieldOf(torrent);
-      this.journal.write({ infoHash: entry.infoHash, kind: 'progress', run: (db) => saveProgress(db, entry.infoHash, bytes, bitfield) });
+      // A newer progress replaces a pending one (journal): each carries the totals of its moment.
+      this.journal.write({
+        infoHash: entry.infoHash,
+        kind: 'progress',
+        run: async (db) => {
+          await saveProgress(db, entry.infoHash, bytes, bitfield);
+          await saveTotals(db, entry.infoHash, totals.uploaded, totals.downloaded);
+        },
+      });
       // Not awaited: during a Redis outage the publish waits in ioredis's queue.
       this.ctx.bus
         .publish('torrent_progress', [entry.infoHash, bytes, torrent.length, Math.round(torrent.downloadSpeed), torrent.numPeers])
@@ -560,12 +766,28 @@ export class Torrents {
     this.journal.close();
   }
 
+  /** How many torrents are paused, for the heartbeat. */
+  pausedCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.paused) n++;
+    return n;
+  }
+
   /** Counts by state, for the heartbeat and `bitween status`. */
   states(): Record<TorrentStatus, number> {
     const counts: Record<TorrentStatus, number> = { metadata: 0, downloading: 0, seeding: 0, error: 0, missing: 0, changed: 0 };
     for (const e of this.entries.values()) counts[e.status]++;
     return counts;
   }
+}
+
+/**
+ * How a complete torrent goes back into the session: a whole one without reading a byte; a partial selection
+ * from its bitfield (skipVerify would claim the pieces it never fetched), or verified when there is none.
+ */
+function seedOptions(entry: Entry, bitfield: Buffer | null): AddOptions {
+  if (!entry.selected) return { skipVerify: true };
+  return bitfield ? { bitfield: new Uint8Array(bitfield) } : {};
 }
 
 function decodeInfo(torrentFile: Buffer): unknown {

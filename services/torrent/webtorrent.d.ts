@@ -6,6 +6,12 @@ declare module 'webtorrent' {
     name: string;
     path: string;
     length: number;
+    /** Where the file begins in the torrent's byte stream. */
+    offset: number;
+    /** Every piece the file touches is verified. */
+    done: boolean;
+    /** Adds the file's pieces (those it shares with its neighbours too) to the torrent's selection. */
+    select(priority?: number): void;
   }
 
   /** A peer connection (bittorrent-protocol's Wire), handed out by a torrent's 'wire' event. */
@@ -24,6 +30,8 @@ declare module 'webtorrent' {
     length: number;
     downloaded: number;
     uploaded: number;
+    /** Bytes received from peers in this session, wasted ones too (`downloaded` is verified bytes). */
+    received: number;
     downloadSpeed: number;
     uploadSpeed: number;
     progress: number;
@@ -42,6 +50,9 @@ declare module 'webtorrent' {
     info?: unknown;
     bitfield: { buffer: Uint8Array; get(index: number): boolean } | undefined;
     addPeer(peer: string): boolean;
+    /** Piece ranges to download (inclusive); deselect removes the range from every selection. */
+    select(start: number, end: number, priority?: number): void;
+    deselect(start: number, end: number): void;
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error) => void): void;
   }
 
@@ -49,6 +60,8 @@ declare module 'webtorrent' {
     path?: string;
     bitfield?: Uint8Array;
     skipVerify?: boolean;
+    /** Start with no piece selected (the caller selects files once the torrent is ready). */
+    deselect?: boolean;
     announce?: string[];
     announceList?: string[][];
     createdBy?: string;
@@ -83,6 +96,9 @@ declare module 'webtorrent' {
     get(id: string): Promise<Torrent | null>;
     remove(id: string | Torrent, opts?: { destroyStore?: boolean }, cb?: (err?: Error) => void): Promise<void>;
     destroy(cb?: (err?: Error) => void): void;
+    /** Bytes per second for the whole session; -1 = no limit. Takes effect on open connections too. */
+    throttleUpload(rate: number): false | void;
+    throttleDownload(rate: number): false | void;
   }
 }
 
