@@ -6,14 +6,21 @@
 // subscribed to its topics (it sends 'ready'), when the pm2 CLI runs with PM2_CONCURRENT_ACTIONS=1 (pm2 starts
 // two at a time by default). The services do not depend on the order (each reads current state from the store
 // on start); the order only saves a round of catching up.
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
+// The services run on the Node that `npm ci` installs from the npm registry (the `node` package, pinned in
+// package.json): webtorrent 3.0.21 and its ut_metadata 5.0.1 declare Node >= 22, and the system's Node may be
+// 20. pm2 itself may run on either. Without it (an install with --ignore-scripts), pm2's own Node runs them.
+const bundledNode = join(root, 'node_modules', 'node', 'bin', 'node');
+
 /** Settings every bitween app shares. */
 const common = {
-  cwd: root, // where `.env` is read
+  cwd: root, // where `.env` is read (unless BITWEEN_HOME names another folder)
+  ...(existsSync(bundledNode) ? { interpreter: bundledNode } : {}),
   exec_mode: 'fork',
   instances: 1,
   wait_ready: true,
@@ -34,6 +41,10 @@ const common = {
   // service that stops for good asks pm2 to stop it, as `pm2 stop` does (lib/shutdown.ts exitForGood), and
   // pm2 shows it 'stopped'; only when pm2 cannot be asked does the code above keep it down.
   exp_backoff_restart_delay: 100,
+  // One file per app and stream, $PM2_HOME/logs/bitween-<service>-out.log and -error.log (what `bitween logs`
+  // reads), each line behind pm2's date. pm2 7's `pm2 logs` cuts the app name to 10 characters in the lines it
+  // prints from these files (`0|bitween- |`: a fixed width in pm2/lib/API/Log.js that no option changes); its
+  // live lines show the whole name. `bitween logs` names the service in full.
   merge_logs: true,
   time: true,
 };

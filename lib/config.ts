@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
+import { LOG_FORMATS, type LogFormat } from './log.js';
 
 export interface Config {
   /** BITWEEN_REDIS_URL, default redis://127.0.0.1:6379 */
@@ -36,6 +37,9 @@ export interface Config {
   readonly ipv6: boolean;
   /** BITWEEN_LOG_LEVEL, default info. */
   readonly logLevel: string;
+  /** BITWEEN_LOG_FORMAT, default `auto`: `pretty` lines for people, `json` for machines; `auto` is pretty on a
+   *  terminal and json into a pipe or file (pm2). lib/log.ts. */
+  readonly logFormat: LogFormat;
   /** BITWEEN_ALLOW_LOOPBACK, default false: publish, accept and dial loopback addresses (tests, one-machine setups). */
   readonly allowLoopback: boolean;
   /** BITWEEN_AUTO_ACCEPT, default false: accept every subscription request. */
@@ -124,8 +128,12 @@ function folderList(env: Env, name: string, fallback: string[]): readonly string
   return Object.freeze(folders.map((f) => resolve(f)));
 }
 
-/** Values from `.env` fill only what the real environment leaves unset. */
-export function readDotEnv(dir = process.cwd()): Env {
+/**
+ * Values from `.env` fill only what the real environment leaves unset. The node's `.env` is in BITWEEN_HOME
+ * when that is set, else in the working folder (the checkout, for the pm2 apps). The CLI looks further:
+ * cli/home.ts.
+ */
+export function readDotEnv(dir = process.env.BITWEEN_HOME || process.cwd()): Env {
   const file = join(dir, '.env');
   if (!existsSync(file)) return {};
   return parseEnv(readFileSync(file, 'utf8'));
@@ -160,6 +168,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     ipv4: bool(env, 'BITWEEN_IPV4', true),
     ipv6: bool(env, 'BITWEEN_IPV6', true),
     logLevel,
+    logFormat: oneOf(env, 'BITWEEN_LOG_FORMAT', 'auto', LOG_FORMATS),
     allowLoopback: bool(env, 'BITWEEN_ALLOW_LOOPBACK', false),
     autoAccept: bool(env, 'BITWEEN_AUTO_ACCEPT', false),
     webHost: str(env, 'BITWEEN_WEB_HOST', '127.0.0.1'),

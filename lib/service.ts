@@ -67,7 +67,7 @@ export async function runService(
     await exitForGood(EXIT_CONFIG, (why) => process.stderr.write(`bitween-${name}: cannot ask pm2 to stop this app: ${errorMessage(why)}\n`));
     return;
   }
-  const log = createLogger(name, config.logLevel);
+  const log = createLogger(name, config.logLevel, config.logFormat);
   const db = openPool(config.databaseUrl);
   const bus = new Bus({ redisUrl: config.redisUrl, namespace: config.namespace, service: name, log });
   let running: RunningService | undefined;
