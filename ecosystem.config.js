@@ -9,6 +9,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The one list of services (lib/services.ts), built by `npm start` before pm2 reads this file.
+import { SERVICES, appName } from './dist/lib/services.js';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
@@ -49,9 +51,9 @@ const common = {
   time: true,
 };
 
-export const apps = ['torrent', 'nat', 'xmpp', 'web'].map((service) => ({
+export const apps = SERVICES.map((service) => ({
   ...common,
-  name: `bitween-${service}`,
+  name: appName(service),
   script: `dist/services/${service}/index.js`,
   // Peer-wire encryption (MSE/PE) is RC4, which OpenSSL 3 keeps in its legacy provider: with it webtorrent uses
   // OpenSSL's RC4 instead of a JavaScript one (256 MiB over loopback: 145 instead of 119 MB/s, bench/README.md).

@@ -109,8 +109,9 @@ contacts
 
 program
   .command('status')
-  .description('each service up or down, since when, its ports and connections; Redis and Postgres')
+  .description('each service up, degraded or down and why, since when, its ports and connections; Redis and Postgres')
   .option('--json', 'print the status as JSON')
+  .option('--check', 'for cron and probes: print only what is not up, one line each; exit 1 if anything is, 0 if all is up')
   .action(action(statusCommand));
 
 program

@@ -7,6 +7,8 @@ export const EXIT = {
   ok: 0,
   /** The request failed: bad input, unknown hash, the service refused it. */
   failed: 1,
+  /** `status --check`: a service is degraded or down, or the store does not answer. */
+  notUp: 1,
   /** Wrong usage (unknown option, missing argument). */
   usage: 2,
   /** Redis, Postgres or a needed service cannot be reached, or stopped answering. */

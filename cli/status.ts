@@ -1,52 +1,33 @@
-// `bitween status`: each service up or down from its heartbeat (pid, since, version, its own facts), and
-// whether Redis and the store answer. A service that is down is a finding, not a failure: exit 0.
-import { errorMessage } from '../lib/errors.js';
-import { listHeartbeatServices, readHeartbeat, type Heartbeat } from '../lib/heartbeat.js';
+// `bitween status`: each service up, degraded or down with why (lib/status.ts, the reader the dashboard uses
+// too), since when, its version and facts, and whether Redis and the store answer. A service that is not up is
+// a finding, not a failure: exit 0, unless `--check` asks for an exit code a probe can act on.
+import { NO_HEALTH, readStatus as readNodeStatus, type ServiceStatus as NodeServiceStatus } from '../lib/status.js';
 import { redact } from '../lib/store/pool.js';
 import { clean, formatDuration, formatFact, formatTime, json, table, terminalWidth, words } from './format.js';
-import { out } from './run.js';
+import { EXIT, out } from './run.js';
 import type { Session } from './session.js';
 
-/** Always listed, in pm2's start order (ecosystem.config.js), as the dashboard does; any other service with a heartbeat follows. */
-export const CORE_SERVICES = ['torrent', 'nat', 'xmpp', 'web'] as const;
-
-export interface ServiceStatus {
-  up: boolean;
-  pid: number | null;
-  version: string | null;
-  startedAt: string | null;
-  updatedAt: string | null;
-  facts: Record<string, unknown>;
-}
+/** A service as `status --json` prints it (keyed by name, as it always was). */
+export type ServiceStatus = Omit<NodeServiceStatus, 'name'>;
 
 export interface Status {
   namespace: string;
   redis: { url: string; up: boolean };
   store: { url: string; up: boolean; error: string | null };
   services: Record<string, ServiceStatus>;
-}
-
-function serviceStatus(beat: Heartbeat | undefined): ServiceStatus {
-  if (!beat) return { up: false, pid: null, version: null, startedAt: null, updatedAt: null, facts: {} };
-  return { up: true, pid: beat.pid, version: beat.version, startedAt: beat.startedAt, updatedAt: beat.updatedAt, facts: beat.facts ?? {} };
+  /** One line per service or store that is not up (what `--check` prints). */
+  problems: string[];
 }
 
 export async function readStatus(session: Session): Promise<Status> {
   const redis = await session.redis(); // Redis down: nothing to report on, fail with its one line
-  const names = [...CORE_SERVICES, ...(await listHeartbeatServices(redis, session.namespace)).filter((n) => !(CORE_SERVICES as readonly string[]).includes(n))];
-  const services: Record<string, ServiceStatus> = {};
-  for (const name of names) services[name] = serviceStatus(await readHeartbeat(redis, session.namespace, name));
-  let storeError: string | null = null;
-  try {
-    await session.db();
-  } catch (err) {
-    storeError = errorMessage(err);
-  }
+  const status = await readNodeStatus(redis, session.namespace, () => session.db());
   return {
     namespace: session.namespace,
     redis: { url: redact(session.config.redisUrl), up: true },
-    store: { url: redact(session.config.databaseUrl), up: storeError === null, error: storeError },
-    services,
+    store: { url: redact(session.config.databaseUrl), ...status.store },
+    services: Object.fromEntries(status.services.map(({ name, ...s }) => [name, s])),
+    problems: status.problems,
   };
 }
 
@@ -101,20 +82,39 @@ export function torrentFactText(facts: Record<string, unknown>): string[] {
   return [...parts.map(clean), ...factText(rest)];
 }
 
-/** Joins parts with two spaces, breaking lines at `width`, each line indented. */
-function wrap(parts: string[], indent: string, width: number): string[] {
+/** Joins parts with `gap`, breaking lines at `width` (a part longer than that gets a line of its own), each line indented. */
+function wrap(parts: string[], indent: string, width: number, gap = '  '): string[] {
   const lines: string[] = [];
   let line = '';
   for (const part of parts) {
-    if (line !== '' && indent.length + line.length + 2 + part.length > width) {
+    if (line !== '' && indent.length + line.length + gap.length + part.length > width) {
       lines.push(indent + line);
       line = part;
     } else {
-      line = line === '' ? part : `${line}  ${part}`;
+      line = line === '' ? part : `${line}${gap}${part}`;
     }
   }
   if (line !== '') lines.push(indent + line);
   return lines;
+}
+
+/** A torrent service that says its health: the states it has torrents in (the health line names the failed ones). */
+function torrentFacts(facts: Record<string, unknown>): string[] {
+  const shown = Object.entries(facts)
+    .filter(([key]) => key !== 'store')
+    .map(([key, value]): [string, unknown] => [key, key === 'states' && isRecord(value) ? Object.fromEntries(Object.entries(value).filter(([, n]) => count(n))) : value]);
+  return factText(Object.fromEntries(shown));
+}
+
+function factLines(name: string, s: ServiceStatus): string[] {
+  if (name !== 'torrent') return factText(s.facts);
+  return s.summary === NO_HEALTH && s.reason === null ? torrentFactText(s.facts) : torrentFacts(s.facts);
+}
+
+/** What the service says of its health: the summary when up, with the reason when not; nothing from a service that says nothing. */
+function healthLines(s: ServiceStatus, width: number): string[] {
+  if (s.state === 'up') return s.summary === NO_HEALTH ? [] : wrap(clean(s.summary).split(' '), '  ', width, ' ');
+  return wrap(clean(`${s.summary}: ${s.reason ?? ''}`).split(' '), '  ', width, ' ');
 }
 
 export function renderStatus(status: Status, now = new Date(), width = terminalWidth()): string {
@@ -128,7 +128,7 @@ export function renderStatus(status: Status, now = new Date(), width = terminalW
     rows,
     [
       { header: 'SERVICE', value: ([name]) => name },
-      { header: 'STATE', value: ([, s]) => (s.up ? 'up' : 'down') },
+      { header: 'STATE', value: ([, s]) => s.state },
       { header: 'PID', value: ([, s]) => (s.pid === null ? '-' : String(s.pid)), align: 'right' },
       { header: 'SINCE', value: ([, s]) => since(s) },
       { header: 'VERSION', value: ([, s]) => s.version ?? '-' },
@@ -138,7 +138,8 @@ export function renderStatus(status: Status, now = new Date(), width = terminalW
   const lines = [head[0]!];
   rows.forEach(([name, s], i) => {
     lines.push(head[i + 1]!);
-    lines.push(...wrap(name === 'torrent' ? torrentFactText(s.facts) : factText(s.facts), '  ', width));
+    lines.push(...healthLines(s, width));
+    lines.push(...wrap(factLines(name, s), '  ', width));
   });
   lines.push('');
   lines.push(`redis      up    ${status.redis.url}  namespace ${status.namespace}`);
@@ -146,8 +147,15 @@ export function renderStatus(status: Status, now = new Date(), width = terminalW
   return lines.join('\n');
 }
 
-export async function statusCommand(session: Session, options: { json?: boolean }): Promise<number> {
+/**
+ * `--check`, for cron and monitoring probes: nothing printed and exit 0 when every service and the store are
+ * up; else one line per problem and exit 1 (EXIT.notUp). Redis unreachable is 69 as for every command.
+ * With `--json` the whole status is printed, and the exit code is the same.
+ */
+export async function statusCommand(session: Session, options: { json?: boolean; check?: boolean }): Promise<number> {
   const status = await readStatus(session);
-  await out(options.json ? json(status) : renderStatus(status));
-  return 0;
+  if (options.json) await out(json(status));
+  else if (!options.check) await out(renderStatus(status));
+  else if (status.problems.length > 0) await out(status.problems.map(clean).join('\n'));
+  return options.check && status.problems.length > 0 ? EXIT.notUp : EXIT.ok;
 }

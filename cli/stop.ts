@@ -7,8 +7,10 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
 import { call, connectPm2, type Pm2Process } from '../lib/pm2.js';
+import { STOP_ORDER as SERVICE_STOP_ORDER, appName } from '../lib/services.js';
 
-export const STOP_ORDER = ['bitween-web', 'bitween-xmpp', 'bitween-torrent', 'bitween-nat'];
+/** The pm2 apps in the order they stop (lib/services.ts). */
+export const STOP_ORDER = SERVICE_STOP_ORDER.map(appName);
 
 /** Stops the running bitween apps in order; `say` gets one line per app. Returns the names stopped. */
 export async function stopApps(say: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<string[]> {

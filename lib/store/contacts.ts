@@ -240,6 +240,18 @@ export async function listContactShares(db: Db, jid: string, resource?: string):
   return rows;
 }
 
+/** For `bitween status`: contacts we see (subscription to/both), how many have a resource online, requests waiting for add_contact. */
+export async function contactCounts(db: Db): Promise<{ online: number; total: number; pendingRequests: number }> {
+  const { rows } = await db.query<{ online: number; total: number; pendingRequests: number }>(
+    `SELECT count(*) FILTER (WHERE c.subscription IN ('to', 'both')
+              AND EXISTS (SELECT 1 FROM contact_resources r WHERE r.jid = c.jid AND r.online))::int AS online,
+            count(*) FILTER (WHERE c.subscription IN ('to', 'both'))::int AS total,
+            count(*) FILTER (WHERE c.pending_in)::int AS "pendingRequests"
+       FROM contacts c`,
+  );
+  return rows[0]!;
+}
+
 async function inTransaction(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<void>): Promise<void> {
   const c = await pool.connect();
   try {

@@ -6,6 +6,7 @@ import { runService } from '../../lib/service.js';
 import { getState, setState, StateKey, type NatAddressesState, type NatMappingState } from '../../lib/store/state.js';
 import { isPort, takeArgs } from '../../lib/validate.js';
 import { AddressBook } from './addresses.js';
+import { natHealth } from './health.js';
 import type { Mapper } from './mapper.js';
 import { NatPmpMapper } from './natpmp.js';
 import { RenewLoop, type OldMapping } from './renew.js';
@@ -79,7 +80,10 @@ await runService('nat', async ({ config, log, bus, db }) => {
 
   return {
     handlers: new NatHandlers(loop),
-    facts: () => ({ ...(status ?? loop.status()), addresses: book.addresses }),
+    facts: () => {
+      const mapping = status ?? loop.status();
+      return { ...mapping, addresses: book.addresses, health: natHealth(mapping) };
+    },
     async close() {
       clearInterval(addressTimer);
       await loop.close();

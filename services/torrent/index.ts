@@ -5,6 +5,7 @@ import { setState, StateKey } from '../../lib/store/state.js';
 import { listTorrents } from '../../lib/store/torrents.js';
 import type { TorrentContext } from './context.js';
 import { TorrentHandlers } from './handlers.js';
+import { torrentHealth } from './health.js';
 import { PeerFilter } from './peer-filter.js';
 import { openSession } from './session.js';
 import { Torrents } from './torrents.js';
@@ -34,11 +35,14 @@ await runService('torrent', async ({ config, log, bus, db }) => {
     handlers: new TorrentHandlers(ctx, torrents),
     facts: () => {
       const live = [...torrents.all()].filter((e) => e.torrent !== undefined);
+      const states = torrents.states();
+      const store = { reachable: torrents.journal.reachable, pendingWrites: torrents.journal.size };
       return {
+        health: torrentHealth({ port, torrents: torrents.size, states, store }),
         port,
         torrents: torrents.size,
-        states: torrents.states(),
-        store: { reachable: torrents.journal.reachable, pendingWrites: torrents.journal.size },
+        states,
+        store,
         // Who may connect: `any`, or how many contact addresses are let in and how many strangers were refused.
         peersAllowed: peerFilter ? peerFilter.stats() : 'any',
         downloading: live.filter((e) => !e.torrent!.done).length,

@@ -2,6 +2,7 @@
 // share a path, remove a torrent, the services' status; live over server-sent events from the bus.
 import { UnavailableError, errorMessage } from '../../lib/errors.js';
 import { runService } from '../../lib/service.js';
+import { healthy } from '../../lib/status.js';
 import { baseUrl, checkWebConfig } from './access.js';
 import { buildApp } from './app.js';
 import { Relay } from './relay.js';
@@ -24,7 +25,7 @@ await runService(
 
     return {
       handlers: {},
-      facts: () => ({ url, token: config.webToken !== undefined, viewers: relay.count }),
+      facts: () => ({ url, token: config.webToken !== undefined, viewers: relay.count, health: healthy(`dashboard at ${url}`) }),
       async stop() {
         // Open event streams would hold the server's close; the pages reconnect to the next instance.
         relay.endStreams();

@@ -56,6 +56,27 @@ export function fixIncomingData(client: Client): void {
   };
 }
 
+/**
+ * Where the login stands, for the heartbeat (services/xmpp/health.ts turns it into health):
+ * - connecting: before the first login, and after a lost connection until the next (retrying with backoff);
+ * - online: a session is up;
+ * - auth failed: the server refused the account or password (SASL), retried every REFUSED_DELAY_MS;
+ * - login refused: we refused to log in (no STARTTLS from a remote server, a certificate that did not verify).
+ * A refusal stays the phase while the retries meet the same server; a network error turns it into connecting.
+ */
+export type ConnectionPhase = 'connecting' | 'online' | 'auth failed' | 'login refused';
+
+export interface ConnectionState {
+  phase: ConnectionPhase;
+  /** The session's full JID (bare/resource) while online, else null. */
+  jid: string | null;
+  /** What BITWEEN_XMPP_SERVICE (or the JID's domain) names. */
+  server: string;
+  /** The last failure in words, kept after the next login as history. */
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
 export interface XmppConnection {
   on(event: 'online', listener: (jid: JID) => void): this;
   on(event: 'offline', listener: () => void): this;
@@ -71,6 +92,10 @@ export class XmppConnection extends EventEmitter {
   /** Set from a lost connection until the next login: one warning per outage, not one per attempt. */
   private down = true;
   private pinger: NodeJS.Timeout | undefined;
+  private phase: ConnectionPhase = 'connecting';
+  private lastError: string | null = null;
+  private lastErrorAt: string | null = null;
+  private readonly server: string;
 
   constructor(opts: ConnectionOptions) {
     super();
@@ -79,6 +104,7 @@ export class XmppConnection extends EventEmitter {
     this.bare = address.bare().toString();
     // A bare domain as `service` makes @xmpp/resolve look up SRV records, then fall back to the domain.
     const service = opts.service ?? address.domain;
+    this.server = service;
     const log = this.log;
     this.client = client({
       service,
@@ -100,6 +126,7 @@ export class XmppConnection extends EventEmitter {
     this.client.on('online', (me: JID) => {
       this.attempts = 0;
       this.down = false;
+      this.phase = 'online';
       this.client.reconnect.delay = FIRST_DELAY_MS;
       this.log.info({ jid: me.toString(), secure: this.client.isSecure() }, 'XMPP online');
       this.emit('online', me);
@@ -112,6 +139,8 @@ export class XmppConnection extends EventEmitter {
         return;
       }
       this.down = true;
+      this.phase = 'connecting';
+      this.failed(`connection lost${fields.reason ? ` (${fields.reason})` : ''}`);
       this.log.warn(fields, 'XMPP connection lost: reconnecting with backoff');
       this.emit('offline');
     });
@@ -121,6 +150,22 @@ export class XmppConnection extends EventEmitter {
       this.client.reconnect.delay = Math.min(FIRST_DELAY_MS * 2 ** this.attempts, MAX_DELAY_MS);
     });
     this.client.on('error', (err: Error & { condition?: string }) => this.onError(err));
+  }
+
+  private failed(message: string): void {
+    this.lastError = message;
+    this.lastErrorAt = new Date().toISOString();
+  }
+
+  get state(): ConnectionState {
+    const online = this.online;
+    return {
+      phase: online ? 'online' : this.phase === 'online' ? 'connecting' : this.phase,
+      jid: online ? (this.client.jid?.toString() ?? null) : null,
+      server: this.server,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+    };
   }
 
   get online(): boolean {
@@ -134,6 +179,7 @@ export class XmppConnection extends EventEmitter {
   /** Starts connecting in the background; `online` is emitted each time a session is ready. */
   start(): void {
     this.client.start().catch((err) => {
+      if (this.phase === 'connecting' && !this.stopped) this.failed(errorMessage(err));
       // A refused login was logged by onError already.
       if (!(err instanceof PlainTextRefused) && err?.name !== 'SASLError' && !/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(err?.code ?? '')) {
         this.log.warn(
@@ -154,13 +200,18 @@ export class XmppConnection extends EventEmitter {
   private onError(err: Error & { condition?: string }): void {
     if (this.stopped) return;
     const refused = err instanceof PlainTextRefused || err.name === 'SASLError';
+    const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test((err as { code?: string }).code ?? '');
+    this.failed(errorMessage(err));
+    if (err.name === 'SASLError') this.phase = 'auth failed';
+    else if (refused || tls) this.phase = 'login refused';
+    else if ((err as { code?: string }).code !== undefined) this.phase = 'connecting'; // the network: the server may be down
     if (refused) {
       const hint = err.name === 'SASLError' ? ': check BITWEEN_JID and BITWEEN_PASSWORD' : '';
       this.log.error({ condition: err.condition }, `XMPP login failed (${errorMessage(err)})${hint}; retrying in ${REFUSED_DELAY_MS / 1000} s`);
       this.client.reconnect.delay = REFUSED_DELAY_MS;
     } else if (err.condition === 'policy-violation') {
       this.log.error({ condition: err.condition }, `XMPP server closed the session: ${errorMessage(err)} (a stanza was too big?)`);
-    } else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test((err as { code?: string }).code ?? '')) {
+    } else if (tls) {
       this.log.error(
         { code: (err as { code?: string }).code },
         `the XMPP server's TLS certificate did not verify (${errorMessage(err)}): not logging in; fix the server's certificate or trust its CA with NODE_EXTRA_CA_CERTS; retrying in ${REFUSED_DELAY_MS / 1000} s`,

@@ -9,6 +9,7 @@ import { takeArgs } from '../../lib/validate.js';
 import { discoInfo, NS_DISCO_INFO } from './caps.js';
 import { Collector } from './collect.js';
 import { XmppConnection } from './connection.js';
+import { NO_ACCOUNT, xmppFacts } from './health.js';
 import { OwnAddresses } from './own-addresses.js';
 import { Publisher } from './publish.js';
 import { Roster } from './roster.js';
@@ -89,7 +90,7 @@ async function start({ config, log, bus, db }: ServiceContext) {
   if (!config.jid || !config.password) {
     const missing = [!config.jid && 'BITWEEN_JID', !config.password && 'BITWEEN_PASSWORD'].filter(Boolean).join(' and ');
     log.warn(`no XMPP account configured (${missing} not set): set it and restart bitween-xmpp; waiting idle`);
-    return { handlers: new IdleHandlers(), close: async () => undefined };
+    return { handlers: new IdleHandlers(), facts: () => ({ connection: 'no account', health: NO_ACCOUNT }), close: async () => undefined };
   }
 
   const conn = new XmppConnection({
@@ -165,6 +166,7 @@ async function start({ config, log, bus, db }: ServiceContext) {
 
   return {
     handlers: new XmppHandlers(publisher, roster, addresses),
+    facts: xmppFacts(db, () => conn.state, conn.bare),
     // Phase 1: contacts marked offline in the store (no presence reaches a stopped node: `bitween contacts`
     // must not show the last view as live), then contacts see this resource without shares, then
     // unavailable, then the session ends.
