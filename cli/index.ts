@@ -6,8 +6,11 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { VERSION } from '../lib/heartbeat.js';
 import { browseCommand } from './browse.js';
 import { contactsAddCommand, contactsCommand, contactsRemoveCommand } from './contacts.js';
+import { filesCommand } from './files.js';
 import { getCommand } from './get.js';
+import { limitsCommand } from './limits.js';
 import { lsCommand } from './ls.js';
+import { pauseCommand, resumeCommand } from './pause.js';
 import { recheckCommand } from './recheck.js';
 import { rmCommand } from './rm.js';
 import { EXIT, action, reportError, exitCodeFor } from './run.js';
@@ -71,6 +74,40 @@ program
   .option('--json', 'print {infoHash, name, status, errorCode, errorReason} (exit 1 when it is not back)')
   .option('--timeout <seconds>', 'give up after this long (default: wait while the torrent service runs)', seconds)
   .action(action(recheckCommand));
+
+program
+  .command('pause')
+  .description('stop a torrent\'s transfers (no download, no upload, not offered to contacts); kept across restarts')
+  .argument('<hash>', 'info-hash or a unique prefix of one that `bitween ls` shows')
+  .option('--json', 'print {infoHash, name, paused, status}')
+  .option('--timeout <seconds>', 'give up after this long (default 60)', seconds)
+  .action(action(pauseCommand));
+
+program
+  .command('resume')
+  .description('restart a paused torrent: a download goes on, a share seeds again')
+  .argument('<hash>', 'info-hash or a unique prefix of one that `bitween ls` shows')
+  .option('--json', 'print {infoHash, name, paused, status}')
+  .option('--timeout <seconds>', 'give up after this long (default 60)', seconds)
+  .action(action(resumeCommand));
+
+program
+  .command('limits')
+  .description('show or change the upload and download rate limits at run time (kept across restarts)')
+  .option('--up <rate>', 'upload limit: bytes per second, or with K, M, G (binary: 500K, 1.5M); 0 = none')
+  .option('--down <rate>', 'download limit, the same way; 0 = none')
+  .option('--json', 'print {upload, download, from} (bytes per second; from: config or store)')
+  .option('--timeout <seconds>', 'give up after this long (default 30)', seconds)
+  .action(action(limitsCommand));
+
+program
+  .command('files')
+  .description("list a torrent's files (index, selected, size, done); --select chooses which of a download to fetch")
+  .argument('<hash>', 'info-hash or a unique prefix of one that `bitween ls` shows')
+  .option('--select <list>', 'file indexes to fetch, e.g. 0,2 or 1-3, or all; kept across restarts')
+  .option('--json', 'print {infoHash, name, selectedFiles, files: [{index, path, size, bytesDone, selected}]}')
+  .option('--timeout <seconds>', 'give up after this long (default 30)', seconds)
+  .action(action(filesCommand));
 
 program
   .command('ls')

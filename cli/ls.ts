@@ -3,7 +3,7 @@
 // A torrent in error, missing or changed state gets a line under the table: why, and what to do about it.
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
-import { listTorrents, type TorrentRow } from '../lib/store/torrents.js';
+import { listTorrents, ratioOf, type TorrentRow } from '../lib/store/torrents.js';
 import { clean, formatPercent, formatRate, formatSize, json, shortHash, table } from './format.js';
 import { out } from './run.js';
 import type { Session } from './session.js';
@@ -12,6 +12,9 @@ export interface LiveTorrent {
   peers: number | null;
   downloadRate: number | null;
   uploadRate: number | null;
+  /** Totals over every run with this session's bytes in (fresher than the store's, written each interval). */
+  uploaded?: number | null;
+  downloaded?: number | null;
 }
 
 export interface ListedTorrent extends LiveTorrent {
@@ -29,6 +32,14 @@ export interface ListedTorrent extends LiveTorrent {
   savePath: string;
   addedAt: string;
   completedAt: string | null;
+  /** Paused by the user (`bitween resume` restarts it); `state` keeps the status it had. */
+  paused: boolean;
+  /** File indexes being fetched (`bitween files`); null = all. */
+  selectedFiles: number[] | null;
+  /** Totals over every run, bytes, and uploaded / downloaded (for a share: / size); null when unknown. */
+  uploadedBytes: number;
+  downloadedBytes: number;
+  ratio: number | null;
 }
 
 function num(v: unknown): number | null {
@@ -58,6 +69,8 @@ export function liveTorrents(facts: Record<string, unknown> | undefined): Map<st
       peers: num(r.peers ?? r.numPeers),
       downloadRate: num(r.downloadRate ?? r.downloadSpeed),
       uploadRate: num(r.uploadRate ?? r.uploadSpeed),
+      uploaded: num(r.uploaded),
+      downloaded: num(r.downloaded),
     });
   }
   return live;
@@ -65,7 +78,11 @@ export function liveTorrents(facts: Record<string, unknown> | undefined): Map<st
 
 export function listed(row: TorrentRow, live: LiveTorrent | undefined): ListedTorrent {
   const size = row.totalSize;
-  const progress = row.status === 'seeding' ? 1 : size ? Math.min(1, row.bytesDone / size) : size === 0 ? 1 : null;
+  // A partial selection seeds what it has: its progress is of the whole torrent.
+  const whole = row.status === 'seeding' && !row.selectedFiles;
+  const progress = whole ? 1 : size ? Math.min(1, row.bytesDone / size) : size === 0 ? 1 : null;
+  const uploadedBytes = Math.max(row.uploadedBytes ?? 0, live?.uploaded ?? 0);
+  const downloadedBytes = Math.max(row.downloadedBytes ?? 0, live?.downloaded ?? 0);
   return {
     infoHash: row.infoHash,
     name: row.name,
@@ -82,7 +99,18 @@ export function listed(row: TorrentRow, live: LiveTorrent | undefined): ListedTo
     peers: live?.peers ?? null,
     downloadRate: live?.downloadRate ?? null,
     uploadRate: live?.uploadRate ?? null,
+    paused: row.paused ?? false,
+    selectedFiles: row.selectedFiles ?? null,
+    uploadedBytes,
+    downloadedBytes,
+    ratio: ratioOf(uploadedBytes, downloadedBytes, size),
   };
+}
+
+/** "seeding", "downloading (paused)", "seeding (some files)": the status with what the user chose. */
+export function stateLabel(t: ListedTorrent): string {
+  const notes = [t.selectedFiles ? 'some files' : '', t.paused ? 'paused' : ''].filter(Boolean);
+  return notes.length > 0 ? `${t.state} (${notes.join(', ')})` : t.state;
 }
 
 export function renderTorrents(torrents: ListedTorrent[], width?: number): string {
@@ -92,10 +120,11 @@ export function renderTorrents(torrents: ListedTorrent[], width?: number): strin
     { header: 'NAME', value: (t: ListedTorrent) => t.name ?? '(fetching metadata)', flex: true, minWidth: 10 },
     { header: 'SIZE', value: (t: ListedTorrent) => formatSize(t.size), align: 'right' as const },
     { header: 'DONE', value: (t: ListedTorrent) => formatPercent(t.progress), align: 'right' as const },
-    { header: 'STATE', value: (t: ListedTorrent) => t.state },
+    { header: 'STATE', value: stateLabel },
     { header: 'PEERS', value: (t: ListedTorrent) => (t.peers === null ? '-' : String(t.peers)), align: 'right' as const },
     { header: 'DOWN', value: (t: ListedTorrent) => formatRate(t.downloadRate), align: 'right' as const },
     { header: 'UP', value: (t: ListedTorrent) => formatRate(t.uploadRate), align: 'right' as const },
+    { header: 'RATIO', value: (t: ListedTorrent) => (t.ratio === null ? '-' : t.ratio.toFixed(2)), align: 'right' as const },
   ];
   return table(torrents, columns, width);
 }

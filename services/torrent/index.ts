@@ -2,13 +2,14 @@
 import { runService } from '../../lib/service.js';
 import { runAll } from '../../lib/shutdown.js';
 import { setState, StateKey } from '../../lib/store/state.js';
-import { listTorrents } from '../../lib/store/torrents.js';
+import { listTorrents, ratioOf } from '../../lib/store/torrents.js';
 import type { TorrentContext } from './context.js';
 import { TorrentHandlers } from './handlers.js';
+import { RateLimits, startingLimits } from './limits.js';
 import { torrentHealth } from './health.js';
 import { PeerFilter } from './peer-filter.js';
 import { openSession } from './session.js';
-import { Torrents } from './torrents.js';
+import { Torrents, totalsOf } from './torrents.js';
 
 /** Of the 8 s shutdown deadline (lib/shutdown.ts), how long the store may take to accept what is queued. */
 const FLUSH_ON_STOP_MS = 4000;
@@ -16,13 +17,16 @@ const FLUSH_ON_STOP_MS = 4000;
 await runService('torrent', async ({ config, log, bus, db }) => {
   // Friends-only peers (BITWEEN_PEERS): reloaded on recheck_handles (handlers), every 30 s, and on a miss.
   const peerFilter = config.peers === 'contacts' ? await PeerFilter.open({ db, log, allowLoopback: config.allowLoopback }) : undefined;
-  const client = await openSession({ port: config.torrentPort, uploadLimit: config.uploadLimit, downloadLimit: config.downloadLimit, encryption: config.encryption, peerFilter });
+  // Limits changed at run time (set_limits) are stored and win over BITWEEN_UPLOAD_LIMIT / BITWEEN_DOWNLOAD_LIMIT.
+  const start = await startingLimits(db, config);
+  const client = await openSession({ port: config.torrentPort, uploadLimit: start.limits.upload, downloadLimit: start.limits.download, encryption: config.encryption, peerFilter });
   const port = client.torrentPort;
   const ctx: TorrentContext = { client, db, bus, config, log, peerFilter };
   // Errors of torrents reach the torrent's own listener (torrents.ts); this is for the client itself.
   client.on('error', (err: Error) => log.error({ err }, 'BitTorrent client error'));
 
   const torrents = new Torrents(ctx);
+  const limits = new RateLimits(client, torrents.journal, bus, start.limits, start.from);
   const started = Date.now();
   const states = await torrents.restore(await listTorrents(db));
   torrents.startTimers();
@@ -32,7 +36,7 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   log.info({ port, torrents: torrents.size, states, ms: Date.now() - started }, 'listening for peers');
 
   return {
-    handlers: new TorrentHandlers(ctx, torrents),
+    handlers: new TorrentHandlers(ctx, torrents, limits),
     facts: () => {
       const live = [...torrents.all()].filter((e) => e.torrent !== undefined);
       const states = torrents.states();
@@ -45,19 +49,30 @@ await runService('torrent', async ({ config, log, bus, db }) => {
         store,
         // Who may connect: `any`, or how many contact addresses are let in and how many strangers were refused.
         peersAllowed: peerFilter ? peerFilter.stats() : 'any',
-        downloading: live.filter((e) => !e.torrent!.done).length,
+        downloading: live.filter((e) => e.status !== 'seeding').length,
+        paused: torrents.pausedCount(),
+        // Bytes per second, 0 = none; `from`: the config until set_limits ran once, then the store.
+        limits: { ...limits.current, from: limits.from },
         peers: live.reduce((n, e) => n + (e.torrent!.numPeers ?? 0), 0),
         downloadSpeed: Math.round(client.downloadSpeed),
         uploadSpeed: Math.round(client.uploadSpeed),
         // Per torrent only for those moving bytes or unfinished: the heartbeat stays small with 5,000 shares.
         transfers: live
-          .filter((e) => !e.torrent!.done || e.torrent!.numPeers > 0)
-          .map(({ infoHash, torrent: t }) => ({
-            infoHash,
-            peers: t!.numPeers,
-            downloadSpeed: Math.round(t!.downloadSpeed),
-            uploadSpeed: Math.round(t!.uploadSpeed),
-          })),
+          .filter((e) => e.status !== 'seeding' || e.torrent!.numPeers > 0)
+          .map((e) => {
+            const t = e.torrent!;
+            // Totals over every run (as the store keeps them), with this session's bytes in.
+            const { uploaded, downloaded } = totalsOf(e);
+            return {
+              infoHash: e.infoHash,
+              peers: t.numPeers,
+              downloadSpeed: Math.round(t.downloadSpeed),
+              uploadSpeed: Math.round(t.uploadSpeed),
+              uploaded,
+              downloaded,
+              ratio: ratioOf(uploaded, downloaded, e.totalSize),
+            };
+          }),
       };
     },
     async close() {

@@ -71,7 +71,7 @@ test('ls lists torrents in every state, and says under the table why each failed
   assert.equal(r.code, 0, r.stderr);
   const [table, problems] = r.stdout.trimEnd().split('\n\n');
   const cells = tableRows(table!);
-  assert.deepEqual(cells[0], ['HASH', 'NAME', 'SIZE', 'DONE', 'STATE', 'PEERS', 'DOWN', 'UP']);
+  assert.deepEqual(cells[0], ['HASH', 'NAME', 'SIZE', 'DONE', 'STATE', 'PEERS', 'DOWN', 'UP', 'RATIO']);
   const stateOf = (h: string) => cells.find((c) => c[0] === h.slice(0, 12))?.[4];
   for (const row of Object.values(rows)) assert.equal(stateOf(row.infoHash), row.status, row.name);
   const short = (h: string) => h.slice(0, 12);

@@ -122,18 +122,19 @@ test('ls shows own torrents; without the torrent service, peers and rates are "-
   const r = await runCli(['ls'], env);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(tableRows(r.stdout), [
-    ['HASH', 'NAME', 'SIZE', 'DONE', 'STATE', 'PEERS', 'DOWN', 'UP'],
-    ['333333333333', 'Debian live ISO', '3.00 GiB', '33.3%', 'downloading', '-', '-', '-'],
-    ['444444444444', 'notes.txt', '2.00 KiB', '100%', 'seeding', '-', '-', '-'],
+    ['HASH', 'NAME', 'SIZE', 'DONE', 'STATE', 'PEERS', 'DOWN', 'UP', 'RATIO'],
+    ['333333333333', 'Debian live ISO', '3.00 GiB', '33.3%', 'downloading', '-', '-', '-', '0.00'],
+    ['444444444444', 'notes.txt', '2.00 KiB', '100%', 'seeding', '-', '-', '-', '0.00'],
   ]);
   assert.equal(r.stderr, 'bitween: the torrent service is not running: peers and rates unknown (`bitween status`)\n');
   const j = await runCli(['ls', '--json'], env);
   assert.equal(j.code, 0, j.stderr);
   const list = JSON.parse(j.stdout);
-  assert.deepEqual(Object.keys(list[0]), ['infoHash', 'name', 'size', 'bytesDone', 'progress', 'state', 'origin', 'savePath', 'addedAt', 'completedAt', 'peers', 'downloadRate', 'uploadRate']);
+  assert.deepEqual(Object.keys(list[0]), ['infoHash', 'name', 'size', 'bytesDone', 'progress', 'state', 'errorCode', 'errorReason', 'origin', 'savePath', 'addedAt', 'completedAt', 'peers', 'downloadRate', 'uploadRate', 'paused', 'selectedFiles', 'uploadedBytes', 'downloadedBytes', 'ratio']);
   assert.deepEqual({ ...list[0], addedAt: undefined }, {
-    infoHash: H3, name: 'Debian live ISO', size: 3221225472, bytesDone: 1073741824, progress: 1 / 3, state: 'downloading',
+    infoHash: H3, name: 'Debian live ISO', size: 3221225472, bytesDone: 1073741824, progress: 1 / 3, state: 'downloading', errorCode: null, errorReason: null,
     origin: 'fetched', savePath: '/srv/dl', addedAt: undefined, completedAt: null, peers: null, downloadRate: null, uploadRate: null,
+    paused: false, selectedFiles: null, uploadedBytes: 0, downloadedBytes: 0, ratio: 0,
   });
   assert.equal(list[1].progress, 1);
 });
