@@ -1,4 +1,5 @@
-// `bitween contacts`: the roster with online state, share counts and requests waiting for an answer;
+// `bitween contacts`: the roster with online state, share counts and requests waiting for an answer, in both
+// directions (theirs to you, yours to them);
 // `contacts add JID` / `contacts remove JID` ask the xmpp service and wait until the roster in the store
 // shows the change (or the service refuses).
 import { BadInputError, NotFoundError, UnavailableError } from '../lib/errors.js';
@@ -16,14 +17,30 @@ export function requireBareJid(input: string): string {
   return jid.toLowerCase();
 }
 
+/** They asked to see our presence and we have not answered (an answered request clears pendingIn). */
+function asksUs(c: RosterEntry): boolean {
+  return c.pendingIn && (c.subscription === 'none' || c.subscription === 'to');
+}
+
+/** We asked to see theirs and they have not answered. */
+function waitsForThem(c: RosterEntry): boolean {
+  return c.pendingOut && (c.subscription === 'none' || c.subscription === 'from');
+}
+
 /** What the relation means to a user. */
 export function relation(c: RosterEntry): string {
   if (c.subscription === 'both') return 'contact';
-  if (c.pendingIn && (c.subscription === 'none' || c.subscription === 'to')) return 'asks to add you';
-  if (c.pendingOut) return 'asked, waiting';
+  if (asksUs(c)) return 'asks to be your contact';
+  if (waitsForThem(c)) return 'waiting for them to accept';
   if (c.subscription === 'to') return 'you see them';
   if (c.subscription === 'from') return 'they see you';
   return 'none';
+}
+
+/** Presence is seen only with a subscription to theirs: otherwise whether they are online is unknown. */
+function onlineText(c: RosterEntry): string {
+  if (c.subscription !== 'to' && c.subscription !== 'both') return '-';
+  return c.online ? 'yes' : 'no';
 }
 
 export function renderRoster(roster: RosterEntry[], width?: number): string {
@@ -34,16 +51,21 @@ export function renderRoster(roster: RosterEntry[], width?: number): string {
       [
         { header: 'CONTACT', value: (c) => c.jid, flex: true, minWidth: 16 },
         { header: 'RELATION', value: relation },
-        { header: 'ONLINE', value: (c) => (c.online ? 'yes' : 'no') },
+        { header: 'ONLINE', value: onlineText },
         { header: 'SHARES', value: (c) => String(c.shares), align: 'right' },
       ],
       width,
     ),
   ];
-  const asking = roster.filter((c) => relation(c) === 'asks to add you');
+  const asking = roster.filter(asksUs);
   if (asking.length > 0) {
     lines.push('', 'Waiting for your answer:');
     for (const c of asking) lines.push(`  ${clean(c.jid)}: accept with \`bitween contacts add ${clean(c.jid)}\`, refuse with \`bitween contacts remove ${clean(c.jid)}\``);
+  }
+  const asked = roster.filter((c) => !asksUs(c) && waitsForThem(c));
+  if (asked.length > 0) {
+    lines.push('', 'Waiting for their answer:');
+    for (const c of asked) lines.push(`  ${clean(c.jid)}: asked to be your contact; \`bitween contacts remove ${clean(c.jid)}\` withdraws it`);
   }
   return lines.join('\n');
 }
@@ -96,7 +118,7 @@ export async function contactsAddCommand(session: Session, input: string, option
     await out(json(entry ?? null));
     return 0;
   }
-  const state = entry ? relation(entry) : 'asked, waiting';
+  const state = entry ? relation(entry) : 'waiting for them to accept';
   await out(state === 'contact' ? `${clean(jid)} is a contact` : `asked ${clean(jid)}; they become a contact once they accept (\`bitween contacts\` shows it)`);
   return 0;
 }

@@ -1,13 +1,17 @@
 // `bitween get HASH [--to DIR] [--wait]`: asks the torrent service to fetch a share by its info-hash; with
-// --wait, shows a live progress bar (speed, ETA) until torrent_done. Progress comes from the service's
-// `torrent_progress` events, and from the store (bytes_done/total_size) as a fallback and for the finish,
-// so a `torrent_done` missed for any reason cannot leave the command hanging.
+// --wait, shows a live progress bar (speed, ETA, peers) until torrent_done. Progress comes from the service's
+// `torrent_progress` events and heartbeat, and from the store (bytes_done/total_size) as a fallback and for
+// the finish, so a `torrent_done` missed for any reason cannot leave the command hanging.
+// A hash no contact offers is not added without --wait (it would wait for metadata for ever, silently);
+// with --wait it is, and the line says it waits for a contact who has it. A torrent error ends the wait.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { BadInputError, NotFoundError } from '../lib/errors.js';
+import { BadInputError, CodedError, NotFoundError, isErrorCode } from '../lib/errors.js';
+import { contactsOffering } from '../lib/store/contacts.js';
 import { getTorrent, type TorrentRow } from '../lib/store/torrents.js';
-import { clean, formatDuration, formatRate, formatSize, json, progressLine, shortHash, terminalWidth } from './format.js';
+import { clean, formatDuration, formatRate, formatSize, json, progressLine, shortHash, terminalWidth, truncate } from './format.js';
 import { resolveHash } from './hash.js';
+import { liveTorrents } from './ls.js';
 import { Replies, ServiceRefusedError, eventHash, type Event } from './replies.js';
 import { EXIT, out } from './run.js';
 import type { Session } from './session.js';
@@ -50,15 +54,40 @@ class Speed {
   }
 }
 
+/** States a torrent leaves only by `recheck` or `rm`: asking for it again changes nothing. */
+const FAILED = new Set(['error', 'missing', 'changed']);
+
+/** The torrent failed (torrent_error, or a failed state in the store): its code and the service's reason. */
+function fetchFailed(infoHash: string, name: string | null, code: unknown, reason: unknown, status = 'error'): CodedError {
+  const label = name ? `${clean(name)} (${shortHash(infoHash)})` : infoHash;
+  const why = typeof reason === 'string' && reason !== '' ? clean(reason) : 'no reason given (`pm2 logs bitween-torrent`)';
+  const what = status === 'error' ? `could not fetch ${label}` : `${label} is ${status}`;
+  return new CodedError(isErrorCode(code) ? code : 'E_INTERNAL', `${what}${isErrorCode(code) ? ` (${code})` : ''}: ${why}`);
+}
+
+/** The status line while no contact offers the hash: the download is listed, nobody can send it yet. */
+export const WAITING_FOR_CONTACT = 'waiting for a contact who has it';
+
+function waitingLine(name: string, width: number): string {
+  const limit = Number.isFinite(width) ? width - 1 : 100;
+  const tail = `  ${WAITING_FOR_CONTACT}`;
+  return truncate(clean(name), Math.max(0, limit - tail.length)) + tail;
+}
+
 export async function getCommand(session: Session, input: string, options: GetOptions): Promise<number> {
   const infoHash = await resolveHash(session, input, { contacts: true });
   const dir = await saveDir(options.to);
   const db = await session.db();
   const before = await getTorrent(db, infoHash);
   if (before?.status === 'seeding') return report(before, options, 0);
-
+  if (before && FAILED.has(before.status)) throw fetchFailed(infoHash, before.name, before.errorCode, before.errorReason, before.status);
   const beat = await session.requireService('torrent');
-  const replies = await Replies.open(session, ['torrent_added', 'torrent_done', 'torrent_progress']);
+  // Nobody to fetch it from: say so now instead of waiting for metadata that cannot come.
+  let offered = (await contactsOffering(db, infoHash)).length > 0;
+  if (!offered && !options.wait) {
+    throw new NotFoundError(`no contact offers ${infoHash}: \`bitween browse\` lists what your contacts share; \`--wait\` waits for one`);
+  }
+  const replies = await Replies.open(session, ['torrent_added', 'torrent_done', 'torrent_progress', 'torrent_error']);
   const payload = await session.publish('torrent', 'add_hash', dir ? [infoHash, dir] : [infoHash]);
   const started = Date.now();
   const timeoutMs = (options.timeout ?? 0) * 1000;
@@ -95,7 +124,12 @@ export async function getCommand(session: Session, input: string, options: GetOp
   const status = statusLine();
   const speed = new Speed();
   const view = { name: before?.name ?? shortHash(infoHash), done: before?.bytesDone ?? 0, total: before?.totalSize ?? null, peers: null as number | null };
-  const draw = () => status.show(progressLine({ ...view, rate: speed.value }, terminalWidth(process.stderr)));
+  const draw = () => {
+    const width = terminalWidth(process.stderr);
+    status.show(!offered && view.total === null ? waitingLine(view.name, width) : progressLine({ ...view, rate: speed.value }, width));
+  };
+  // Without a terminal the status line is silent: say once why this may take long.
+  if (!offered && !status.live) process.stderr.write(`bitween: no contact offers ${infoHash} yet: ${WAITING_FOR_CONTACT} (Ctrl-C stops waiting; it stays listed)\n`);
   const redraw = setInterval(draw, 1000);
   const interrupted = () => {
     status.clear();
@@ -117,6 +151,10 @@ export async function getCommand(session: Session, input: string, options: GetOp
         if (e.topic === 'error') return onError(e);
         if (eventHash(e) !== infoHash) return undefined;
         if (e.topic === 'torrent_done') return true;
+        if (e.topic === 'torrent_error') {
+          const failure = (e.args[1] ?? {}) as { code?: unknown; reason?: unknown };
+          throw fetchFailed(infoHash, view.name === shortHash(infoHash) ? null : view.name, failure.code, failure.reason);
+        }
         if (e.topic === 'torrent_progress') {
           const [, bytes, total, rate, peers] = e.args;
           if (typeof bytes === 'number') view.done = bytes;
@@ -134,11 +172,20 @@ export async function getCommand(session: Session, input: string, options: GetOp
         if (!row && stored) throw new NotFoundError(`${infoHash} was removed while downloading`);
         if (!row) return undefined;
         stored = true;
+        // Failed before torrent_error reached us (the store is written first): the same answer.
+        if (FAILED.has(row.status)) throw fetchFailed(infoHash, row.name, row.errorCode, row.errorReason, row.status);
         if (row.name) view.name = row.name;
         if (row.totalSize !== null) view.total = row.totalSize;
         if (row.bytesDone > view.done || row.status === 'seeding') view.done = row.bytesDone;
         speed.fromBytes(view.done);
-        return row.status === 'seeding' ? row : undefined;
+        if (row.status === 'seeding') return row;
+        // Peers and speed from the heartbeat: torrent_progress comes only when bytes arrive (none before the
+        // metadata, none while stalled).
+        const live = liveTorrents((await session.heartbeat('torrent').catch(() => undefined))?.facts).get(infoHash);
+        if (live?.peers !== null && live?.peers !== undefined) view.peers = live.peers;
+        if (live?.downloadRate !== null && live?.downloadRate !== undefined) speed.fromService(live.downloadRate);
+        if (!offered && view.total === null) offered = (await contactsOffering(db, infoHash)).length > 0;
+        return undefined;
       },
     });
     status.clear();

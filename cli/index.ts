@@ -53,7 +53,7 @@ program
   .description("fetch a contact's share by its info-hash")
   .argument('<hash>', 'info-hash (or a unique prefix of one that `bitween browse` shows)')
   .option('--to <dir>', 'folder to download into (default: BITWEEN_SAVE_PATH)')
-  .option('--wait', 'show progress and return once the download is complete')
+  .option('--wait', 'show progress (peers, speed) and return once the download is complete; a hash no contact offers yet is added and waited for (without --wait: exit 1)')
   .option('--json', 'print {infoHash, name, size, state, savePath, seconds}')
   .option('--timeout <seconds>', 'give up waiting after this long (the download goes on)', seconds)
   .action(action(getCommand));

@@ -231,6 +231,17 @@ export async function listContactResources(db: Db, jid?: string): Promise<Contac
   return rows;
 }
 
+/** Contacts offering `infoHash`, each with whether a resource of theirs that offers it is online. */
+export async function contactsOffering(db: Db, infoHash: string): Promise<{ jid: string; online: boolean }[]> {
+  const { rows } = await db.query<{ jid: string; online: boolean }>(
+    `SELECT s.jid, bool_or(r.online) AS online
+       FROM contact_shares s JOIN contact_resources r USING (jid, resource)
+      WHERE s.info_hash = $1 GROUP BY s.jid ORDER BY s.jid`,
+    [infoHash],
+  );
+  return rows;
+}
+
 export async function listContactShares(db: Db, jid: string, resource?: string): Promise<(ContactShare & { resource: string })[]> {
   const { rows } = await db.query<ContactShare & { resource: string }>(
     `SELECT resource, info_hash AS "infoHash", name, size FROM contact_shares

@@ -98,21 +98,23 @@ test('a narrow terminal shrinks names and contacts, not the columns that matter'
   assert.match(r.stdout, /^111111111111  Holiday pi…  1\.50 GiB     1\/2  -            bob@example…$/m);
 });
 
-test('contacts shows the roster, who is online, and requests waiting for an answer', async () => {
+test('contacts shows the roster, who is online, and requests waiting for an answer both ways', async () => {
   const r = await runCli(['contacts'], env);
   assert.equal(r.code, 0, r.stderr);
-  const [table, pending] = r.stdout.split('\n\n');
+  const [table, theirs, ours] = r.stdout.split('\n\n');
+  // Without a subscription to their presence, whether they are online is unknown: '-'.
   assert.deepEqual(tableRows(table!), [
     ['CONTACT', 'RELATION', 'ONLINE', 'SHARES'],
     ['bob@example.test', 'contact', 'yes', '2'],
     ['carol@example.test', 'contact', 'no', '2'],
-    ['dave@example.test', 'asks to add you', 'no', '0'],
-    ['erin@example.test', 'asked, waiting', 'no', '0'],
+    ['dave@example.test', 'asks to be your contact', '-', '0'],
+    ['erin@example.test', 'waiting for them to accept', '-', '0'],
   ]);
   assert.equal(
-    pending,
-    'Waiting for your answer:\n  dave@example.test: accept with `bitween contacts add dave@example.test`, refuse with `bitween contacts remove dave@example.test`\n',
+    theirs,
+    'Waiting for your answer:\n  dave@example.test: accept with `bitween contacts add dave@example.test`, refuse with `bitween contacts remove dave@example.test`',
   );
+  assert.equal(ours, 'Waiting for their answer:\n  erin@example.test: asked to be your contact; `bitween contacts remove erin@example.test` withdraws it\n');
   const j = await runCli(['contacts', '--json'], env);
   assert.equal(j.code, 0, j.stderr);
   assert.deepEqual(JSON.parse(j.stdout)[2], { jid: 'dave@example.test', subscription: 'none', pendingIn: true, pendingOut: false, online: false, shares: 0 });

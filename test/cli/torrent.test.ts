@@ -113,6 +113,8 @@ test('ls and status show the torrents and the running service; nat and xmpp are 
 
 test('get without --wait returns once the service took it; ls shows it fetching metadata', async () => {
   const nobody = 'fe'.repeat(20);
+  // Offered by a contact whose address answers nothing: the metadata never comes (test/cli/get.test.ts: offered by none).
+  await storeContactShare(b, { jid: 'ghost@example.test', infoHash: nobody, name: 'ghost.bin', size: 1, address: '127.0.0.1', port: 1 });
   const r = await runCli(['get', nobody], b.env);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `fetching ${nobody} into ${b.savePath}: \`bitween get ${nobody.slice(0, 12)} --wait\` follows it\n`);

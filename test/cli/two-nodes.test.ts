@@ -87,8 +87,12 @@ test('contacts add asks; the other side sees the request and accepts it with con
   await until(`${b.x.user} sees the request`, async () =>
     JSON.parse((await b.cli('contacts', '--json')).stdout).some((c: { jid: string; pendingIn: boolean }) => c.jid === a.x.jid && c.pendingIn));
   const pending = await b.cli('contacts');
-  assert.match(pending.stdout, new RegExp(`^${a.x.jid} +asks to add you +(yes|no) +0$`, 'm'));
+  assert.match(pending.stdout, new RegExp(`^${a.x.jid} +asks to be your contact +- +0$`, 'm'));
   assert.match(pending.stdout, new RegExp(`Waiting for your answer:\\n  ${a.x.jid}: accept with \`bitween contacts add ${a.x.jid}\``));
+  // The asking side shows its own request, waiting.
+  const asked = await a.cli('contacts');
+  assert.match(asked.stdout, new RegExp(`^${b.x.jid} +waiting for them to accept +- +0$`, 'm'));
+  assert.match(asked.stdout, new RegExp(`Waiting for their answer:\\n  ${b.x.jid}: asked to be your contact; \`bitween contacts remove ${b.x.jid}\` withdraws it`));
 
   const accept = await b.cli('contacts', 'add', a.x.jid, '--json');
   assert.equal(accept.code, 0, accept.stderr);
