@@ -285,8 +285,16 @@ export class Torrents {
       // webtorrent marks files done just after 'ready': a selection may be complete already.
       setImmediate(() => this.checkSelection(entry, torrent));
     });
+    // A partial selection never gets webtorrent's 'done': look after pieces arrive (file flags follow in the
+    // same tick), once per burst.
+    let looking = false;
     torrent.on('verified', () => {
-      if (current() && entry.selected && !entry.quiet) this.checkSelection(entry, torrent);
+      if (looking || !current() || !entry.selected || entry.quiet) return;
+      looking = true;
+      setImmediate(() => {
+        looking = false;
+        this.checkSelection(entry, torrent);
+      });
     });
 
     torrent.on('metadata', () => {
