@@ -95,6 +95,6 @@ export function buildApp(config: Config, log: Logger, ctx: ApiContext): FastifyI
   }
   app.get('/favicon.ico', (req, reply) => reply.code(204).send());
 
-  registerApi(app, ctx);
+  registerApi(app, { ...ctx, jid: config.jid });
   return app;
 }

@@ -16,7 +16,15 @@ export const RELAYED_TOPICS = [
   'torrent_removed',
   'torrent_error',
   'torrent_progress',
+  'torrent_paused',
+  'torrent_resumed',
+  'limits_changed',
   'shares_updated',
+  // contacts panel: a request arrived, a subscription changed; node panel: own addresses, a mapped port
+  'contact_request',
+  'contact_updated',
+  'addresses_changed',
+  'set_port',
   'error',
 ] as const;
 
