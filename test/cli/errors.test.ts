@@ -9,6 +9,7 @@ import { newNamespace, REDIS_URL } from '../helpers/bus.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
+import { migrationNames } from '../../lib/store/pool.js';
 
 const HASH = 'c0ffee'.repeat(6) + 'c0ff';
 
@@ -74,7 +75,7 @@ test('Postgres down: commands that read the store fail in one line; status shows
 });
 
 test('a database whose schema is behind: run the migrations, says the line', async () => {
-  await fails(['ls'], { BITWEEN_DATABASE_URL: bare.url }, 78, /^bitween: database schema is behind \(1 migration pending, first \d+_initial\): run `npm run migrate`$/);
+  await fails(['ls'], { BITWEEN_DATABASE_URL: bare.url }, 78, new RegExp(`^bitween: database schema is behind \\(${pending(migrationNames().length)}, first \\d+_initial\\): run \`cd \\S+ && npm run migrate\`$`));
 });
 
 test('a malformed setting names the variable; .env in the working folder is read like the services do', async () => {
@@ -112,7 +113,12 @@ test('bad input is refused before anything is sent', async () => {
 
 test('a service that is down: commands that need it say how to start it', async () => {
   const ns = env.BITWEEN_NAMESPACE;
-  await fails(['share', dir], {}, 69, new RegExp(`^bitween: the torrent service is not running \\(no heartbeat at ${ns}:heartbeat:torrent\\): start it with \`npm start\` or \`pm2 start bitween-torrent\`$`));
-  await fails(['get', HASH], {}, 69, /^bitween: the torrent service is not running .*`pm2 start bitween-torrent`$/);
-  await fails(['contacts', 'add', 'friend@example.test'], {}, 69, /^bitween: the xmpp service is not running .*`pm2 start bitween-xmpp`$/);
+  await fails(['share', dir], {}, 69, new RegExp(`^bitween: the torrent service is not running \\(no heartbeat at ${ns}:heartbeat:torrent\\): start it with \`cd \\S+ && npx pm2 start ecosystem.config.js --only bitween-torrent\`$`));
+  await fails(['get', HASH], {}, 69, /^bitween: the torrent service is not running .*`cd \S+ && npx pm2 start ecosystem.config.js --only bitween-torrent`$/);
+  await fails(['contacts', 'add', 'friend@example.test'], {}, 69, /^bitween: the xmpp service is not running .*`cd \S+ && npx pm2 start ecosystem.config.js --only bitween-xmpp`$/);
 });
+
+/** "1 migration pending" / "3 migrations pending", as lib/store/pool.ts words it. */
+function pending(n: number): string {
+  return `${n} migration${n > 1 ? 's' : ''} pending`;
+}
