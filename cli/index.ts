@@ -9,6 +9,7 @@ import { contactsAddCommand, contactsCommand, contactsRemoveCommand } from './co
 import { filesCommand } from './files.js';
 import { getCommand } from './get.js';
 import { limitsCommand } from './limits.js';
+import { logsCommand } from './logs.js';
 import { lsCommand } from './ls.js';
 import { pauseCommand, resumeCommand } from './pause.js';
 import { recheckCommand } from './recheck.js';
@@ -23,6 +24,11 @@ function seconds(value: string): number {
   return Number(value);
 }
 
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('give a whole number, e.g. 50');
+  return Number(value);
+}
+
 const program = new Command('bitween')
   .description('friend-to-friend file sharing: BitTorrent moves the bytes, XMPP is the address book')
   .version(VERSION, '-V, --version')
@@ -33,8 +39,9 @@ const program = new Command('bitween')
   .addHelpText(
     'after',
     `
-Configuration: the BITWEEN_* environment variables, or a .env file in the
-current folder, as for the services.
+Configuration: the BITWEEN_* environment variables over the node's .env:
+$BITWEEN_HOME/.env, else ./.env, else the .env of the checkout bitween runs
+from (what the services read).
 Hashes: 40 hex characters, or a unique prefix of at least 4 (tables show 12).
 Exit codes: 0 ok, 1 the request failed, 2 usage, 69 Redis, Postgres or a
 service unreachable, 78 configuration or database schema.`,
@@ -150,6 +157,21 @@ program
   .option('--json', 'print the status as JSON')
   .option('--check', 'for cron and probes: print only what is not up, one line each; exit 1 if anything is, 0 if all is up')
   .action(action(statusCommand));
+
+program
+  .command('logs')
+  .description("the services' logs (pm2's files in $PM2_HOME/logs), one readable line each")
+  .argument('[service]', 'torrent, nat, xmpp or web (default: all, in time order)')
+  .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+  .option('-n, --lines <n>', 'how many of the last lines to show first (default 20)', count)
+  .action(async (service: string | undefined, options: { follow?: boolean; lines?: number }) => {
+    try {
+      await logsCommand(service, options);
+    } catch (err) {
+      reportError(err);
+      process.exitCode = exitCodeFor(err);
+    }
+  });
 
 program
   .command('stop')

@@ -3,18 +3,18 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { encodePayload } from '../lib/bus.js';
-import { loadConfig, type Config } from '../lib/config.js';
+import { type Config } from '../lib/config.js';
 import { UnavailableError, errorMessage } from '../lib/errors.js';
 import { heartbeatKey, readHeartbeat, type Heartbeat } from '../lib/heartbeat.js';
+import { startHint } from '../lib/hints.js';
 import { checkSchema, redact } from '../lib/store/pool.js';
+import { loadCliConfig } from './home.js';
 
 /** How long a connection attempt may take before the command gives up. */
 export const CONNECT_TIMEOUT_MS = 3000;
 
-/** What to run when a service is down, per service. */
-export function startHint(service: string): string {
-  return `start it with \`npm start\` or \`pm2 start bitween-${service}\``;
-}
+/** What to run when a service is down, per service (lib/hints.ts: works as printed from any folder). */
+export { startHint } from '../lib/hints.js';
 
 export class Session {
   readonly config: Config;
@@ -22,7 +22,7 @@ export class Session {
   private pool: Promise<pg.Pool> | undefined;
   private readonly extra: Redis[] = [];
 
-  constructor(config: Config = loadConfig()) {
+  constructor(config: Config = loadCliConfig()) {
     this.config = config;
   }
 

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SchemaError, UnavailableError, errorMessage } from '../errors.js';
+import { migrateHint } from '../hints.js';
 
 export type Db = pg.Pool | pg.PoolClient;
 
@@ -41,7 +42,7 @@ export async function checkSchema(pool: pg.Pool, databaseUrl: string): Promise<v
   }
   const missing = migrationNames().filter((m) => !applied.includes(m));
   if (missing.length > 0) {
-    throw new SchemaError(`database schema is behind (${missing.length} migration${missing.length > 1 ? 's' : ''} pending, first ${missing[0]}): run \`npm run migrate\``);
+    throw new SchemaError(`database schema is behind (${missing.length} migration${missing.length > 1 ? 's' : ''} pending, first ${missing[0]}): ${migrateHint()}`);
   }
 }
 

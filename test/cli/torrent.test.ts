@@ -158,7 +158,7 @@ test('a torrent service that stops answering mid-request ends the wait in one li
     const started = Date.now();
     const r = await runCli(['share', file()], a.env);
     assert.equal(r.code, 69, r.stderr);
-    assert.match(r.stderr, /^bitween: the torrent service stopped while hashing \S+holiday\.bin: start it with `npm start` or `pm2 start bitween-torrent`, then run this again\n$/);
+    assert.match(r.stderr, /^bitween: the torrent service stopped while hashing \S+holiday\.bin: start it with `cd \S+ && npx pm2 start ecosystem.config.js --only bitween-torrent`, then run this again\n$/);
     assert.ok(Date.now() - started < 12000, `took ${Date.now() - started} ms`);
   } finally {
     child.kill('SIGCONT');
@@ -169,7 +169,7 @@ test('the torrent service down: share says how to start it, without publishing',
   await a.service!.stop();
   const r = await runCli(['share', file()], a.env);
   assert.equal(r.code, 69);
-  assert.match(r.stderr, /^bitween: the torrent service is not running \(no heartbeat at \S+\): start it with `npm start` or `pm2 start bitween-torrent`\n$/);
+  assert.match(r.stderr, /^bitween: the torrent service is not running \(no heartbeat at \S+\): start it with `cd \S+ && npx pm2 start ecosystem.config.js --only bitween-torrent`\n$/);
   const s = await runCli(['status', '--json'], a.env);
   assert.equal(JSON.parse(s.stdout).services.torrent.up, false);
 });

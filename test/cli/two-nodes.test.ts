@@ -155,5 +155,5 @@ test('a service stopped on a running node shows as down; commands that need it s
   await a.x.stop();
   const add = await a.cli('contacts', 'add', b.x.jid);
   assert.equal(add.code, 69);
-  assert.match(add.stderr, /^bitween: the xmpp service is not running .*`pm2 start bitween-xmpp`\n$/);
+  assert.match(add.stderr, /^bitween: the xmpp service is not running .*`cd \S+ && npx pm2 start ecosystem.config.js --only bitween-xmpp`\n$/);
 });
