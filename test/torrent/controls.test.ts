@@ -169,6 +169,10 @@ test('a paused share is not advertised, and seeds again once resumed; totals kep
   await a.bus.publish('pause', [hash]);
   await a.bus.waitFor('torrent_paused', (m) => m.args[0] === hash && m.kwargs.status === 'seeding', 10000, since);
   assert.ok(!(await listOwnShares(a.db.pool)).some((s) => s.infoHash === hash), 'not in the advertised shares');
+  since = a.bus.mark();
+  await a.bus.publish('recheck', [hash]);
+  const refused = await a.bus.waitFor('error', (m) => m.error?.topic === 'recheck', 10000, since);
+  assert.equal(refused.error?.code, 'E_BAD_INPUT', 'a paused torrent is resumed before a recheck');
   await restart(a);
   assert.equal((await row(a, hash)).paused, true, 'still paused after the restart');
   assert.equal((await facts(a)).paused, 1);
