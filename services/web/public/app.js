@@ -323,7 +323,7 @@
     for (const hash of live.keys()) if (!seen.has(hash)) live.set(hash, { downloadSpeed: 0, uploadSpeed: 0, peers: 0 });
     for (const t of torrents.values()) updateTorrentRow(t);
     $('totals').textContent = torrentUp && typeof facts.downloadSpeed === 'number'
-      ? `↓ ${formatRate(facts.downloadSpeed)} ↑ ${formatRate(facts.uploadSpeed)} · ${facts.peers ?? 0} peers`
+      ? `↓ ${formatRate(facts.downloadSpeed)} ↑ ${formatRate(facts.uploadSpeed)} · ${facts.peers ?? 0} peer${facts.peers === 1 ? '' : 's'}`
       : '';
   }
 
