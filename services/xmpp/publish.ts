@@ -1,9 +1,15 @@
 // Publishing own shares over PEP: own torrents from the store, addresses × ports from node_state, and the
 // other resources of this account as learned from our own notifications (two devices on one account must
-// not erase each other). Requests coalesce: while one publish is being prepared, at most one more waits,
-// and it reads the store when it starts, so it covers every request made meanwhile. A publish does not wait
-// for the server's answer to the one before it (the server handles a session's stanzas in order, and it
-// answers only after storing the item, well after contacts have it): at most MAX_UNANSWERED are out.
+// not erase each other).
+// Requests coalesce (issue 14.5): a request after a quiet spell of QUIET_MS goes out at once (a single change
+// reaches contacts without delay); requests closer together than that are a burst and wait for it to pause
+// (QUIET_MS without a request), or at most MAX_WAIT_MS, so a burst of any length costs one publish per
+// MAX_WAIT_MS while it lasts and at most two after it ends (one already out, one trailing). A publish reads the
+// store when it starts, so it covers every request made before. Our own entry is never sent again as it was
+// last sent (or as the server showed it at login): `publish_shares` with nothing changed publishes nothing.
+// A publish does not wait for the server's answer to the one before it (the server handles a session's
+// stanzas in order, and it answers only after storing the item, well after contacts have it): at most
+// MAX_UNANSWERED are out.
 import { xml, type Element } from '@xmpp/client';
 import type pg from 'pg';
 import { errorMessage } from '../../lib/errors.js';
@@ -41,6 +47,12 @@ export interface PublisherOptions {
 
 /** Publishes sent but not yet answered by the server; the next waits while this many are out. */
 const MAX_UNANSWERED = 2;
+/** A request this long after the one before goes out at once; closer ones wait for a pause this long. */
+export const QUIET_MS = 250;
+/** A burst that does not pause still publishes this often. */
+export const MAX_WAIT_MS = 2000;
+/** Own entries sent and not yet seen in our own notifications; older ones are dropped past this many. */
+const MAX_ECHOES = 8;
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb/]/g;
@@ -57,14 +69,25 @@ export class Publisher {
   /** Other resources of this account, from its own PEP notifications. */
   private readonly others = new Map<string, ResourceShares>();
   private readonly log: Logger;
-  private lastKey: string | undefined;
-  /** Our entry as contacts should see it now; an own notification that says otherwise means overwritten. */
-  private expectedOwn: string | undefined;
+  /**
+   * Fingerprint of our entry as last sent (or as the server held it at login): what contacts have, or will
+   * have once the publishes out are stored. Cleared when a publish fails or another device overwrote it.
+   */
+  private lastOwn: string | undefined;
+  /** Fingerprints of our entries sent and not yet seen in our own notifications, oldest first. */
+  private echoes: string[] = [];
   /** Page nodes we wrote last time, to delete those a shorter list no longer needs. */
   private lastPages = 0;
   private chain: Promise<void> = Promise.resolve();
-  private queued: Promise<void> | undefined;
-  private queuedForce = false;
+  /** A publish waits on the chain and has not read the store yet: it will cover any request made now. */
+  private queued = false;
+  /** Someone asked for this publish (login, `publish_shares`): its outcome is logged even when nothing changed. */
+  private queuedAsked = false;
+  private queuedReason = '';
+  /** The burst timer: set while requests wait for a pause. */
+  private timer: NodeJS.Timeout | undefined;
+  private waitingSince = 0;
+  private lastRequestAt = -Infinity;
   private withdrawn = false;
   private readonly unanswered = new Set<Promise<void>>();
   /** Counts main-item publishes, so that only the newest retries after reconfiguring a node. */
@@ -84,15 +107,27 @@ export class Publisher {
     for (const r of resources) if (r.resource !== this.resource) this.others.set(r.resource, r);
     const mine = resources.find((r) => r.resource === this.resource);
     if (mine?.paged) this.lastPages = Math.max(this.lastPages, mine.paged.pages);
-    if (this.expectedOwn !== undefined && !this.withdrawn && (!mine || fingerprint(mine) !== this.expectedOwn)) {
-      // Another device of this account published without our entry (or an old one of it): put it back.
+    const seen = mine ? fingerprint(mine) : undefined;
+    const echo = seen === undefined ? -1 : this.echoes.indexOf(seen);
+    if (echo >= 0) {
+      // One of ours coming back (publishes out are echoed in the order sent): nothing to do.
+      this.echoes.splice(0, echo + 1);
+      return;
+    }
+    // While a publish of ours is still out it will overwrite whatever this says; otherwise another device of
+    // this account published without our entry (or an old one of it): put it back.
+    if (this.echoes.length === 0 && this.lastOwn !== undefined && seen !== this.lastOwn && !this.withdrawn) {
       this.log.info({ others: [...this.others.keys()] }, 'our entry in the account item is missing or old: republishing');
-      this.request('own entry overwritten', true).catch((err) => this.log.warn({ err: errorMessage(err) }, 'republish failed'));
+      this.lastOwn = undefined;
+      void this.request('own entry overwritten');
     }
   }
 
   /** Before the first publish of a session: learn the other resources from the item as it stands. */
   async fetchOwnItem(): Promise<void> {
+    // A new session: what the server holds is what contacts have (nothing known until it answers).
+    this.echoes = [];
+    this.lastOwn = undefined;
     try {
       const result = await this.o.conn.request(
         xml('iq', { type: 'get', to: this.o.conn.bare }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NODE_SHARES, max_items: '1' }))),
@@ -100,8 +135,9 @@ export class Publisher {
       const payload = lastItemPayload(result.getChild('pubsub', NS_PUBSUB)?.getChild('items'));
       if (!payload) return;
       const { resources } = parseUserShares(payload, { allowLoopback: this.o.allowLoopback });
-      this.expectedOwn = undefined;
       this.learn(resources);
+      const mine = resources.find((r) => r.resource === this.resource);
+      this.lastOwn = mine ? fingerprint(mine) : undefined;
     } catch (err) {
       // item-not-found: nothing published yet on this account.
       if ((err as { condition?: string }).condition !== 'item-not-found') {
@@ -110,21 +146,48 @@ export class Publisher {
     }
   }
 
-  /** Publishes soon; `force` publishes even when nothing changed (after a login, on `publish_shares`). */
-  request(reason: string, force = false): Promise<void> {
+  /**
+   * Publishes what the store says now, at once or after the burst this request is part of (see the top of
+   * this file). `asked`: someone asked (login, `publish_shares`), so the outcome is logged even when nothing
+   * changed. Resolves at once: a failure is reported through onError (a bus handler must not wait for a
+   * burst to end).
+   */
+  request(reason: string, asked = false): Promise<void> {
     if (!this.o.conn.online || this.withdrawn) return Promise.resolve(); // the next login publishes
-    this.queuedForce ||= force;
-    if (!this.queued) {
-      const next = this.chain.then(() => {
-        const f = this.queuedForce;
-        this.queued = undefined;
-        this.queuedForce = false;
-        return this.publishNow(reason, f);
-      });
-      this.queued = next;
-      this.chain = next.catch(() => undefined);
+    this.queuedAsked ||= asked;
+    this.queuedReason ||= reason;
+    const now = performance.now();
+    const quiet = now - this.lastRequestAt >= QUIET_MS;
+    this.lastRequestAt = now;
+    if (quiet && this.timer === undefined) {
+      this.enqueue();
+      return Promise.resolve();
     }
-    return this.queued;
+    if (this.timer === undefined) this.waitingSince = now;
+    else clearTimeout(this.timer);
+    const at = Math.min(now + QUIET_MS, this.waitingSince + MAX_WAIT_MS);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.enqueue();
+    }, Math.max(0, at - now));
+    return Promise.resolve();
+  }
+
+  /** One publish on the chain, unless one is already waiting there (it reads the store when it starts). */
+  private enqueue(): void {
+    if (this.queued) return;
+    this.queued = true;
+    this.chain = this.chain
+      .then(() => {
+        const { queuedReason: reason, queuedAsked: asked } = this;
+        this.queued = false;
+        this.queuedReason = '';
+        this.queuedAsked = false;
+        return this.publishNow(reason, asked);
+      })
+      .catch((err: unknown) => {
+        this.o.onError(new Error(`publishing the shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`));
+      });
   }
 
   private async ownShares(): Promise<Share[]> {
@@ -141,15 +204,20 @@ export class Publisher {
     return out;
   }
 
-  private async publishNow(reason: string, force: boolean): Promise<void> {
+  private async publishNow(reason: string, asked: boolean): Promise<void> {
     while (this.unanswered.size >= MAX_UNANSWERED) await Promise.race(this.unanswered);
     if (!this.o.conn.online || this.withdrawn) return;
     const started = performance.now();
     const [shares, addresses] = await Promise.all([this.ownShares(), this.o.addresses.current()]);
     const read = performance.now();
     const plan = planPublication({ resource: this.resource, shares, addresses }, [...this.others.values()]);
-    const key = plan.main.toString();
-    if (!force && key === this.lastKey) return;
+    const own = this.parsedOwnFingerprint(plan.main);
+    if (own !== undefined && own === this.lastOwn) {
+      const line = { reason, shares: shares.length, addresses: addresses.length };
+      if (asked) this.log.info(line, 'shares unchanged: not published');
+      else this.log.debug(line, 'shares unchanged: not published');
+      return;
+    }
     const planned = performance.now();
     if (plan.omitted.length > 0) {
       this.log.warn({ omitted: plan.omitted }, 'the account item is full: left out other resources (they republish themselves)');
@@ -159,8 +227,8 @@ export class Publisher {
     const serial = plan.pages.length > 0 || this.lastPages > 0;
     if (serial) await this.allAnswered();
     for (const [i, page] of plan.pages.entries()) await this.publishItem(pageNode(this.resource, i + 1), page);
-    this.expectedOwn = this.parsedOwnFingerprint(plan.main);
-    this.lastKey = key;
+    this.lastOwn = own;
+    if (own !== undefined) this.echoes = [...this.echoes, own].slice(-MAX_ECHOES);
     const answered = this.publishItem(NODE_SHARES, plan.main, ++this.generation)
       .then(() => this.deletePagesAbove(plan.pages.length))
       .then(
@@ -179,7 +247,8 @@ export class Publisher {
             'shares published',
           ),
         (err: unknown) => {
-          if (this.lastKey === key) this.lastKey = undefined; // the next request publishes again
+          if (this.lastOwn === own) this.lastOwn = undefined; // the next request publishes again
+          this.echoes = this.echoes.filter((e) => e !== own);
           const error = new Error(`publishing ${shares.length} shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`);
           this.o.onError(error);
         },
@@ -196,6 +265,12 @@ export class Publisher {
 
   /** On exit: this resource with no shares, other resources kept. */
   async withdraw(): Promise<void> {
+    // A burst still waiting goes out first (then the withdrawal replaces it): nothing is half done.
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.enqueue();
+    }
     await this.chain;
     await this.allAnswered();
     if (this.withdrawn || !this.o.conn.online) return;
