@@ -732,7 +732,9 @@ export class Torrents {
       // Totals move while seeding too (uploads): stored whenever they changed, with the progress when there is one.
       const totals = totalsOf(entry);
       const totalsKey = `${totals.uploaded}/${totals.downloaded}`;
-      const totalsChanged = this.lastTotals.get(entry.infoHash) !== totalsKey;
+      // Nothing remembered yet: compare with what the store holds (no write for every torrent after a start).
+      const stored = `${entry.uploadedBase ?? 0}/${entry.downloadedBase ?? 0}`;
+      const totalsChanged = (this.lastTotals.get(entry.infoHash) ?? stored) !== totalsKey;
       this.lastTotals.set(entry.infoHash, totalsKey);
       const storeTotals = () => {
         if (totalsChanged) this.journal.write({ infoHash: entry.infoHash, kind: 'totals', run: (db) => saveTotals(db, entry.infoHash, totals.uploaded, totals.downloaded) });
