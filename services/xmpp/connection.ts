@@ -93,6 +93,8 @@ export class XmppConnection extends EventEmitter {
   private down = true;
   private pinger: NodeJS.Timeout | undefined;
   private phase: ConnectionPhase = 'connecting';
+  /** This connection attempt ended in a refusal: the socket errors of its teardown (Prosody may reset it) must not hide it. */
+  private refusedAttempt = false;
   private lastError: string | null = null;
   private lastErrorAt: string | null = null;
   private readonly server: string;
@@ -123,6 +125,7 @@ export class XmppConnection extends EventEmitter {
     fixIncomingData(this.client);
     this.client.reconnect.delay = FIRST_DELAY_MS;
     this.client.on('stanza', (el: Element) => this.emit('stanza', el));
+    this.client.on('connecting', () => (this.refusedAttempt = false));
     this.client.on('online', (me: JID) => {
       this.attempts = 0;
       this.down = false;
@@ -201,10 +204,12 @@ export class XmppConnection extends EventEmitter {
     if (this.stopped) return;
     const refused = err instanceof PlainTextRefused || err.name === 'SASLError';
     const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test((err as { code?: string }).code ?? '');
-    this.failed(errorMessage(err));
+    const network = !refused && !tls && (err as { code?: string }).code !== undefined;
+    if (!(network && this.refusedAttempt)) this.failed(errorMessage(err));
     if (err.name === 'SASLError') this.phase = 'auth failed';
     else if (refused || tls) this.phase = 'login refused';
-    else if ((err as { code?: string }).code !== undefined) this.phase = 'connecting'; // the network: the server may be down
+    else if (network && !this.refusedAttempt) this.phase = 'connecting'; // the server may be down
+    if (refused || tls) this.refusedAttempt = true;
     if (refused) {
       const hint = err.name === 'SASLError' ? ': check BITWEEN_JID and BITWEEN_PASSWORD' : '';
       this.log.error({ condition: err.condition }, `XMPP login failed (${errorMessage(err)})${hint}; retrying in ${REFUSED_DELAY_MS / 1000} s`);

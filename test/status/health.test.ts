@@ -131,6 +131,10 @@ describe('xmpp against a real Prosody', () => {
       assert.match(xmpp.reason!, /check BITWEEN_JID and BITWEEN_PASSWORD/);
       assert.equal(xmpp.facts.connection, 'auth failed');
       assert.equal(xmpp.facts.jid, null);
+      // It stays so until the next attempt (a minute later): the teardown of the refused stream (Prosody may
+      // reset it) must not turn it into "connecting". Two beats later:
+      const later = await cliStatusUntil(wrong.env, 'xmpp', (s) => Date.parse(s.updatedAt!) >= Date.parse(xmpp.updatedAt!) + 3000);
+      assert.deepEqual([later.summary, later.reason], [xmpp.summary, xmpp.reason]);
       const check = await runCli(['status', '--check'], wrong.env);
       assert.equal(check.code, 1);
       assert.match(check.stdout, /^xmpp degraded \(auth failed\): the XMPP server xmpp:\/\/127\.0\.0\.1:\d+ refused the login/m);
