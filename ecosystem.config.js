@@ -49,7 +49,20 @@ const common = {
   // live lines show the whole name. `bitween logs` names the service in full.
   merge_logs: true,
   time: true,
+  // pm2 otherwise requires its metrics module (pm2-io-bpm, @pm2/io) into every app it starts (pm2/lib/
+  // ProcessUtils.js injectModules); bitween uses none of it, and `pm2 ls` reads CPU and memory from outside.
+  pmx: false,
 };
+
+/**
+ * V8 options of the services that idle nearly always (nat, web), measured with bench/idle-memory.ts: a young
+ * generation of 1 MiB semi-spaces instead of up to 16 (V8 grows it while modules load and keeps it), and no V8
+ * background threads (GC and compilation on the main thread; their buffers and malloc arenas stay unused):
+ * −2 to −16 MiB RSS each. Not for torrent: 1 MiB semi-spaces cost its transfer half its speed (256 MiB over
+ * loopback: 0.37× instead of 0.64× of bare webtorrent, leecher CPU 3.0 instead of 1.7 s); not for xmpp, whose
+ * ingest of contacts' lists is as allocation-heavy and was not measured with them (bench/README.md, Memory).
+ */
+const IDLE_SERVICE_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded'];
 
 export const apps = SERVICES.map((service) => ({
   ...common,
@@ -57,7 +70,7 @@ export const apps = SERVICES.map((service) => ({
   script: `dist/services/${service}/index.js`,
   // Peer-wire encryption (MSE/PE) is RC4, which OpenSSL 3 keeps in its legacy provider: with it webtorrent uses
   // OpenSSL's RC4 instead of a JavaScript one (256 MiB over loopback: 145 instead of 119 MB/s, bench/README.md).
-  ...(service === 'torrent' ? { node_args: ['--openssl-legacy-provider'] } : {}),
+  node_args: service === 'torrent' ? ['--openssl-legacy-provider'] : service === 'nat' || service === 'web' ? IDLE_SERVICE_NODE_ARGS : [],
 }));
 
 export default { apps };
