@@ -223,7 +223,7 @@ describe('a service process refuses to start', () => {
       const entry = JSON.parse(fatal[0]!) as { level: number; service: string; msg: string; err?: unknown };
       assert.equal(entry.level, 60, 'logged as fatal');
       assert.equal(entry.service, 'nat');
-      assert.match(entry.msg, /schema is behind .*run `npm run migrate`/);
+      assert.match(entry.msg, /schema is behind .*run `(cd \S+ && )?npm run migrate`/);
       assert.equal(entry.err, undefined, 'a known refusal carries no stack');
       // Nothing else was set up: no table was created behind the user's back.
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`);
