@@ -6,9 +6,10 @@
 //   4. sharing (hashing) the file: bitween generate_torrent, bare webtorrent seed(), node's SHA-1 in 1 MiB pieces,
 //      and a prototype that hashes the pieces itself and hands webtorrent the finished .torrent
 // and prints MB/s, bitween's ratios to the baselines, and the leecher's peak RSS and CPU seconds.
-// BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween with BITWEEN_ENCRYPTION=off and with OpenSSL's RC4
-// (node --openssl-legacy-provider) to the default (RC4 in JavaScript), each with its own seeder, and prints
-// the ratios.
+// bitween's nodes run as pm2 runs them (ecosystem.config.js): encryption on (BITWEEN_ENCRYPTION=prefer) with
+// OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween
+// with BITWEEN_ENCRYPTION=off and with RC4 in JavaScript (no legacy provider), each with its own seeder, and
+// prints the ratios.
 // Usage: npm run bench:transfer [-- --size-mb=N --runs=N]   (or BENCH_SIZE_MB, BENCH_RUNS)
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -147,7 +148,7 @@ async function shareOn(node: TorrentNode, path: string): Promise<{ ms: number; i
   return { ms: performance.now() - started, infoHash: String(added.args[0]), name: String(added.kwargs.name) };
 }
 
-async function startNode(name: string, profile = false, variant: Record<string, string> = {}): Promise<TorrentNode> {
+async function startNode(name: string, profile = false, variant: Record<string, string> = { NODE_OPTIONS: NATIVE_RC4_OPTION }): Promise<TorrentNode> {
   const node = await createTorrentNode(name, { ...SERVICE_ENV, ...nodeOptions(BITWEEN_NODE_OPTIONS, variant.NODE_OPTIONS, profile && CPU_PROF && PROFILE_PRELOAD), ...(variant.BITWEEN_ENCRYPTION ? { BITWEEN_ENCRYPTION: variant.BITWEEN_ENCRYPTION } : {}) });
   onCleanup(`bitween node ${node.namespace}`, () => node.cleanup());
   await node.start();
@@ -262,13 +263,13 @@ async function main(): Promise<void> {
 
   // BENCH_ENCRYPTION: a seeder per setting (the same file, hashed again), both ends of a transfer alike.
   const variants = {
-    bitween: {},
-    'bitween-plain': { BITWEEN_ENCRYPTION: 'off' },
-    'bitween-rc4ossl': { NODE_OPTIONS: NATIVE_RC4_OPTION },
+    bitween: { NODE_OPTIONS: NATIVE_RC4_OPTION },
+    'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: NATIVE_RC4_OPTION },
+    'bitween-rc4js': {},
   } satisfies Record<string, Record<string, string>>;
   const seeders: Record<string, TorrentNode> = { bitween: a };
   if (ENCRYPTION) {
-    for (const who of ['bitween-plain', 'bitween-rc4ossl'] as const) {
+    for (const who of ['bitween-plain', 'bitween-rc4js'] as const) {
       seeders[who] = await startNode(`benchA-${who}`, false, variants[who]);
       const again = await shareOn(seeders[who]!, source);
       if (again.infoHash !== infoHash) throw new Error(`${who}'s seeder made another info-hash (${again.infoHash})`);
@@ -336,13 +337,13 @@ async function main(): Promise<void> {
     }
   };
 
-  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4ossl': [] };
+  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4js': [] };
   const all: [keyof Results, (run: number) => Promise<TransferRun>][] = [
     ['bitween', viaBitween('bitween')],
     ['webtorrent', viaWebtorrent],
     ['aria2', viaAria2],
   ];
-  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4ossl', viaBitween('bitween-rc4ossl')]);
+  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4js', viaBitween('bitween-rc4js')]);
   const contenders = all.filter(([who]) => !ONLY || ONLY.includes(who));
   // Interleaved, and each run starts with a different one: drift in the machine's state (other load, page
   // cache, dirty pages) and any cost of going first or last hit all three alike.
@@ -361,7 +362,7 @@ async function main(): Promise<void> {
   printSummary(results, hashMs);
 }
 
-type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4ossl', TransferRun[]>;
+type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4js', TransferRun[]>;
 
 function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bare' | 'bitween', number[]>): void {
   const row = (label: string, runs: TransferRun[]) => {
@@ -380,7 +381,7 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
     };
   };
   const rows = [row('bitween → bitween', results.bitween), row('webtorrent → webtorrent', results.webtorrent), row('aria2 → aria2', results.aria2)];
-  const [plain, ossl] = [row('bitween, encryption off', results['bitween-plain']), row('bitween, OpenSSL RC4', results['bitween-rc4ossl'])];
+  const [plain, rc4js] = [row('bitween, encryption off', results['bitween-plain']), row('bitween, RC4 in JavaScript', results['bitween-rc4js'])];
   const head = ['s', 'MB/s', 'peak RSS MiB', 'CPU s', 'CPU s (process)', 'seeder CPU s'];
   const width = (i: number) => Math.max(head[i]!.length, 6);
   const line = (label: string, cells: string[]) => `| ${label.padEnd(24)} | ${cells.map((c, i) => c.padStart(width(i))).join(' | ')} |\n`;
@@ -388,15 +389,15 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
   out.push(`\nTransfer, ${SIZE / MiB} MiB over loopback, median of ${RUNS} (leecher's figures; CPU s = during the transfer)\n`);
   out.push(line('', head));
   out.push(`|${'-'.repeat(26)}|${head.map((_, i) => '-'.repeat(width(i) + 2)).join('|')}|\n`);
-  for (const r of [...rows, plain, ossl]) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
+  for (const r of [...rows, plain, rc4js]) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
   const [bw, wt, ar] = rows.map((r) => r.mbps) as [number, number, number];
   // Per run too: the three ran back to back, so a run's ratio shares that moment's machine state.
   const perRun = (base: TransferRun[]) => results.bitween.map((r, i) => (base[i] ? (base[i]!.ms / r.ms).toFixed(2) : '-')).join(' ');
   if (wt && bw) out.push(`\nbitween / bare webtorrent: ${(bw / wt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results.webtorrent)})\n`);
   if (ar && bw) out.push(`bitween / aria2:           ${(bw / ar).toFixed(2)}×   (per run: ${perRun(results.aria2)})\n`);
   if (!Number.isNaN(plain.mbps) && bw) {
-    out.push(`\nencryption (RC4 in JavaScript, the default) / off: ${(bw / plain.mbps).toFixed(2)}×   (per run: ${perRun(results['bitween-plain'])})\n`);
-    if (!Number.isNaN(ossl.mbps)) out.push(`encryption with OpenSSL's RC4 / off:               ${(ossl.mbps / plain.mbps).toFixed(2)}×\n`);
+    out.push(`\nencryption (OpenSSL's RC4, as pm2 runs it) / off: ${(bw / plain.mbps).toFixed(2)}×   (per run: ${perRun(results['bitween-plain'])})\n`);
+    if (!Number.isNaN(rc4js.mbps)) out.push(`encryption with RC4 in JavaScript / off:          ${(rc4js.mbps / plain.mbps).toFixed(2)}×\n`);
   }
 
   const h = (label: string, ms: number[]) => ({ label, mbps: mbps(SIZE, median(ms)), s: median(ms) / 1000 });
