@@ -56,6 +56,9 @@ export interface Config {
   /** BITWEEN_FILE_CHECK_INTERVAL_MS, default 60000: how often seeding files are compared (size, mtime) with
    *  what was stored, to notice files moved away or edited. */
   readonly fileCheckIntervalMs: number;
+  /** BITWEEN_MAX_OPEN_FILES, default 128: data files the torrent service keeps open at once, whatever the
+   *  number of torrents (least recently used closed first; services/torrent/open-files.ts). */
+  readonly maxOpenFiles: number;
   /** BITWEEN_PEERS, default `contacts`: accept incoming BitTorrent connections only from addresses contacts
    *  published (`any`: from anyone who knows the port and a hash). */
   readonly peers: 'contacts' | 'any';
@@ -178,6 +181,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     downloadLimit: int(env, 'BITWEEN_DOWNLOAD_LIMIT', 0, 0, Number.MAX_SAFE_INTEGER),
     progressIntervalMs: int(env, 'BITWEEN_PROGRESS_INTERVAL_MS', 2000, 100, 3_600_000),
     fileCheckIntervalMs: int(env, 'BITWEEN_FILE_CHECK_INTERVAL_MS', 60_000, 100, 86_400_000),
+    maxOpenFiles: int(env, 'BITWEEN_MAX_OPEN_FILES', 128, 8, 65_536),
     peers: oneOf(env, 'BITWEEN_PEERS', 'contacts', ['contacts', 'any'] as const),
     encryption: oneOf(env, 'BITWEEN_ENCRYPTION', 'prefer', ['prefer', 'require', 'off'] as const),
   });

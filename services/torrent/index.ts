@@ -8,6 +8,7 @@ import { TorrentHandlers } from './handlers.js';
 import { RateLimits, startingLimits } from './limits.js';
 import { torrentHealth } from './health.js';
 import { PeerFilter } from './peer-filter.js';
+import { setMaxOpenFiles } from './open-files.js';
 import { openSession } from './session.js';
 import { Torrents, totalsOf } from './torrents.js';
 
@@ -28,15 +29,21 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   const torrents = new Torrents(ctx);
   const limits = new RateLimits(client, torrents.journal, bus, start.limits, start.from);
   const started = Date.now();
-  const states = await torrents.restore(await listTorrents(db));
-  torrents.startTimers();
+  setMaxOpenFiles(config.maxOpenFiles);
+  // bt_ready once the session listens and the store is read: every stored torrent is listed by then, and they
+  // join the session behind it (about a second for 5,000). Requests wait for that (afterRestore), so each
+  // one finds every torrent where a restart left it.
+  const restored = torrents.restore(await listTorrents(db)).then((states) => {
+    torrents.startTimers();
+    log.info({ torrents: torrents.size, states, ms: Date.now() - started }, 'torrents restored');
+  }).catch((err: unknown) => log.error({ err }, 'restoring torrents failed'));
   // Current state for services that start later (pub/sub does not replay bt_ready).
   await setState(db, StateKey.torrentPort, { port });
   await bus.publish('bt_ready', [port]);
-  log.info({ port, torrents: torrents.size, states, ms: Date.now() - started }, 'listening for peers');
+  log.info({ port, torrents: torrents.size, ms: Date.now() - started }, 'listening for peers');
 
   return {
-    handlers: new TorrentHandlers(ctx, torrents, limits),
+    handlers: afterRestore(new TorrentHandlers(ctx, torrents, limits), restored),
     facts: () => {
       const live = [...torrents.all()].filter((e) => e.torrent !== undefined);
       const states = torrents.states();
@@ -84,3 +91,17 @@ await runService('torrent', async ({ config, log, bus, db }) => {
     },
   };
 });
+
+/** The handlers, each of which first waits for the restore to finish (it does not fail: errors stay per torrent). */
+function afterRestore<T extends object>(handlers: T, restored: Promise<void>): T {
+  return new Proxy(handlers, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || !prop.startsWith('on_') || typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await restored;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}

@@ -75,6 +75,9 @@ export function totalsOf(entry: Entry): { uploaded: number; downloaded: number }
 
 type FailedStatus = 'error' | 'missing' | 'changed';
 
+/** Torrents restored side by side at start: enough to keep the disk and webtorrent's parsing busy. */
+const RESTORE_CONCURRENCY = 32;
+
 export class Torrents {
   private readonly entries = new Map<string, Entry>();
   readonly journal: StoreJournal;
@@ -102,9 +105,14 @@ export class Torrents {
 
   // ---- adopting ------------------------------------------------------------------------------------------
 
-  /** Puts every stored torrent back: shares and finished downloads seed, downloads continue, failures stay. */
-  async restore(rows: TorrentRow[]): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
+  /**
+   * Puts every stored torrent back: shares and finished downloads seed, downloads continue, failures stay.
+   * Every entry is listed when this returns; the torrents join the session behind it, RESTORE_CONCURRENCY at
+   * a time (file checks are stat calls, run side by side instead of one torrent after the other). The promise
+   * resolves once every one is in the session or failed, with the count per state; it never rejects.
+   */
+  restore(rows: TorrentRow[]): Promise<Record<string, number>> {
+    const list: { entry: Entry; bitfield: Buffer | null }[] = [];
     for (const row of rows) {
       const entry: Entry = {
         infoHash: row.infoHash,
@@ -124,15 +132,31 @@ export class Torrents {
         downloadedBase: row.downloadedBytes,
       };
       this.entries.set(row.infoHash, entry);
-      try {
-        await this.resume(entry, row.bitfield);
-      } catch (err) {
-        // One broken row must not keep the others from coming back; it stays listed with the reason.
-        this.ctx.log.error({ err, infoHash: row.infoHash }, 'could not restore torrent');
-        this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
-      }
-      counts[entry.status] = (counts[entry.status] ?? 0) + 1;
+      list.push({ entry, bitfield: row.bitfield });
     }
+    return this.resumeAll(list);
+  }
+
+  private async resumeAll(list: { entry: Entry; bitfield: Buffer | null }[]): Promise<Record<string, number>> {
+    let next = 0;
+    const worker = async () => {
+      // The client is destroyed when the service stops meanwhile: nothing more to add.
+      while (next < list.length && !(this.ctx.client as { destroyed?: boolean }).destroyed) {
+        const { entry, bitfield } = list[next++]!;
+        // Removed or put back by a request meanwhile.
+        if (this.entries.get(entry.infoHash) !== entry || entry.torrent) continue;
+        try {
+          await this.resume(entry, bitfield);
+        } catch (err) {
+          // One broken row must not keep the others from coming back; it stays listed with the reason.
+          this.ctx.log.error({ err, infoHash: entry.infoHash }, 'could not restore torrent');
+          this.fail(entry, classifyTorrentError(err, entry.savePath), 'error');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: RESTORE_CONCURRENCY }, worker));
+    const counts: Record<string, number> = {};
+    for (const { entry } of list) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
     return counts;
   }
 
