@@ -329,7 +329,7 @@ async function main(): Promise<void> {
     await prosody?.close();
     await rm(work, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => process.exit(130)));
   try {
     const max = Math.max(...COUNTS);
     const dir = join(work, 'shares');
