@@ -5,7 +5,7 @@
 // own (lib/subscriber.ts): it skips a payload over MAX_PAYLOAD_BYTES as it streams in instead of assembling it.
 import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { BadInputError, BitweenError, MAX_REPORT_PAYLOAD_BYTES, TooDeepError, TooLargeError, buildErrorReport, errorMessage, type ErrorReport } from './errors.js';
+import { BadInputError, BitweenError, BusyError, MAX_REPORT_PAYLOAD_BYTES, TooDeepError, TooLargeError, buildErrorReport, errorMessage, type ErrorReport } from './errors.js';
 import type { Logger } from './log.js';
 import { Subscriber } from './subscriber.js';
 import { within } from './within.js';
@@ -38,6 +38,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_DEPTH = 32;
+
+/**
+ * Messages waiting their turn (received, not yet handled) are held whole: without a bound a flood of 10,000
+ * payloads of 64 KiB could hold 640 MiB. Past this many bytes waiting (each message counted as its payload
+ * plus QUEUED_MESSAGE_COST for its closure, promise and decoded text), a new message is refused unhandled
+ * with E_BUSY (reported like any refusal). 4 MiB is 64 payloads at the size limit or ~4,000 small requests, and
+ * keeps a flood's peak within what bench:fuzz allows (1.5× a service's RSS at rest, ~70 MiB).
+ */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+const QUEUED_MESSAGE_COST = 1024;
 
 /** The refusal of a payload of `bytes` (UTF-8) over MAX_PAYLOAD_BYTES; undefined when it is within. */
 function tooLarge(bytes: number): TooLargeError | undefined {
@@ -136,6 +146,9 @@ export class Bus {
   private readonly handlers = new Map<string, { fn: Handler; immediate: boolean }>();
   /** Messages are handled one at a time, in order, like the thesis's queue (except `immediate` topics). */
   private queue: Promise<void> = Promise.resolve();
+  /** What waits in `queue` (MAX_QUEUED_BYTES), and how many were refused since it was last empty. */
+  private queuedBytes = 0;
+  private refusedBusy = 0;
   private closing: Promise<void> | undefined;
 
   constructor(opts: BusOptions) {
@@ -241,6 +254,15 @@ export class Bus {
     const topic = channel.slice(this.namespace.length + 1);
     const entry = this.handlers.get(topic);
     if (!channel.startsWith(`${this.namespace}:`) || !entry) return;
+    const cost = QUEUED_MESSAGE_COST + payload.length;
+    if (!entry.immediate && this.queuedBytes + cost > MAX_QUEUED_BYTES) {
+      // Refused at once, not queued (a queue of refusals would grow without bound too): this report may come
+      // before those of messages still waiting.
+      if (this.refusedBusy++ === 0) this.log.warn({ queuedBytes: this.queuedBytes }, `bus queue full (${MAX_QUEUED_BYTES} bytes waiting): refusing messages with E_BUSY until it empties`);
+      const busy = new BusyError(`${this.service} has ${MAX_QUEUED_BYTES >> 20} MiB of messages waiting: ${topic} refused unhandled, send it again later`);
+      void this.report(topic, busy, payload.subarray(0, 2 * MAX_REPORT_PAYLOAD_BYTES).toString(), undefined, bytes);
+      return;
+    }
     // Too large: refused unread, with only a head for the report, so that a queue of big payloads waiting
     // their turn cannot build up either.
     let run: () => Promise<void>;
@@ -252,8 +274,20 @@ export class Bus {
       const raw = payload.toString();
       run = () => this.dispatch(topic, raw, entry.fn);
     }
-    if (entry.immediate) void run();
-    else this.queue = this.queue.then(run);
+    if (entry.immediate) {
+      void run();
+      return;
+    }
+    this.queuedBytes += cost;
+    this.queue = this.queue.then(run).finally(() => this.dequeued(cost));
+  }
+
+  private dequeued(cost: number): void {
+    this.queuedBytes -= cost;
+    if (this.queuedBytes === 0 && this.refusedBusy > 0) {
+      this.log.warn({ refused: this.refusedBusy }, `bus queue empty again: ${this.refusedBusy} messages were refused with E_BUSY`);
+      this.refusedBusy = 0;
+    }
   }
 
   private async dispatch(topic: string, raw: string, fn: Handler): Promise<void> {

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   E_BAD_INPUT: 'the input (a topic payload, a CLI argument, a contact’s data) cannot be used as given',
   E_TOO_LARGE: 'a bus payload over 64 KiB, refused before it was parsed',
   E_TOO_DEEP: 'a bus payload nested deeper than 32 levels, refused before it was parsed',
+  E_BUSY: 'a service’s queue of bus messages waiting their turn is full (4 MiB): the message was refused unhandled; send it again later',
   E_NOT_FOUND: 'the torrent, contact or file does not exist',
   E_UNAVAILABLE: 'a dependency (Redis, the XMPP server, a router, another service) cannot be reached right now',
   E_STORE_DOWN: 'PostgreSQL cannot be reached; writes are kept in memory and retried',
@@ -52,6 +53,11 @@ export class TooLargeError extends BadInputError {
 /** A bus payload over the nesting limit, refused before parsing. */
 export class TooDeepError extends BadInputError {
   override readonly code: ErrorCode = 'E_TOO_DEEP';
+}
+
+/** A bus message refused because the queue of messages waiting their turn is full. */
+export class BusyError extends BitweenError {
+  override readonly code: ErrorCode = 'E_BUSY';
 }
 
 /** A torrent, contact or file that does not exist. */

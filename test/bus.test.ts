@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Bus, type Message } from '../lib/bus.js';
+import { Bus, MAX_QUEUED_BYTES, type Message } from '../lib/bus.js';
 import { BadInputError } from '../lib/errors.js';
 import { REDIS_URL, TestBus, newNamespace } from './helpers/bus.js';
 import { freePort } from './helpers/ports.js';
@@ -265,5 +265,49 @@ describe('bus across a Redis restart', () => {
     const started = Date.now();
     await bus!.close();
     assert.ok(Date.now() - started < 2000, `close() took ${Date.now() - started} ms`);
+  });
+});
+
+describe('bus queue bound', () => {
+  test('past MAX_QUEUED_BYTES waiting, messages are refused with E_BUSY at once; the queue keeps working', async () => {
+    const ns = newNamespace('busq');
+    const tb = await TestBus.open(ns);
+    const { log } = capturingLogger();
+    const bus = new Bus({ redisUrl: REDIS_URL, namespace: ns, service: 'bustest', log });
+    let release = () => {};
+    try {
+      const held = new Promise<void>((r) => (release = r));
+      let handled = 0;
+      await bus.subscribe('hold', async () => {
+        await held;
+        handled++;
+      });
+      await bus.ready();
+      // 100 payloads of 60 KiB (~6 MiB) while the first one blocks the queue: about 67 fit in MAX_QUEUED_BYTES.
+      assert.equal(MAX_QUEUED_BYTES, 4 * 1024 * 1024);
+      const payload = JSON.stringify(['x'.repeat(60 * 1024 - 10)]);
+      const count = 100;
+      const since = tb.mark();
+      await Promise.all(Array.from({ length: count }, () => tb.publishRaw('hold', payload)));
+      const first = await tb.waitFor('error', (m) => m.error?.code === 'E_BUSY', 30000, since);
+      assert.equal(first.error!.topic, 'hold');
+      assert.match(first.error!.error, /refused unhandled, send it again later/);
+      assert.ok(first.error!.payload.length < 2048, 'the report carries a head only');
+      release();
+      // Every message is either handled or refused (all were published before the first refusal was seen).
+      for (let i = 0; i < 600 && handled + tb.count('error', since) < count; i++) await new Promise((r) => setTimeout(r, 50));
+      const busy = tb.count('error', since);
+      assert.ok(busy > 0 && busy < count, `${busy} refused`);
+      assert.equal(handled + busy, count, 'every message is handled or refused');
+      // Empty again: the next message is taken.
+      const before = handled;
+      await tb.publishRaw('hold', '["after"]');
+      for (let i = 0; i < 200 && handled === before; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(handled, before + 1);
+    } finally {
+      release(); // close() waits for the queued handlers
+      await bus.close();
+      await tb.close();
+    }
   });
 });
