@@ -7,8 +7,15 @@
 // Targets: peak ≤ 1.5×, after idle ≤ 1.2×.
 // Usage: npm run bench:fuzz   (BENCH_FUZZ_COUNT=N per service, BENCH_IDLE_S=60, BENCH_SEED=n,
 //        BENCH_HEAP_DIR=/dir: heap snapshots of every service at rest and at the end of the fuzz,
-//        BENCH_NODE_OPTIONS: NODE_OPTIONS for the services, e.g. --max-semi-space-size=4)
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+//        BENCH_NODE_OPTIONS: NODE_OPTIONS for the services, e.g. --max-semi-space-size=4,
+//        BENCH_NODE_ARGS='--a --b': node's options for every service instead of ecosystem.config.js's node_args,
+//        BENCH_ENV='K=V K2=V2': more environment for every service, e.g. MALLOC_ARENA_MAX=2)
+// Each service runs with the node_args and env of its app in ecosystem.config.js, as pm2 runs it.
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { appName } from '../lib/services.js';
+import { ROOT } from '../test/helpers/process.js';
 import { Fuzzer } from '../test/security/fuzz-payloads.js';
 import { SERVICES, startFuzzNode, type FuzzNode, type ServiceName } from '../test/security/fuzz-node.js';
 
@@ -16,11 +23,29 @@ const COUNT = Number(process.env.BENCH_FUZZ_COUNT ?? 10_000);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 const SEED = Number(process.env.BENCH_SEED ?? 20261126);
 const HEAP_DIR = process.env.BENCH_HEAP_DIR;
+const NODE_ARGS = process.env.BENCH_NODE_ARGS;
 /** Before the start figure: let start-up garbage be collected and timers settle. */
 const SETTLE_S = 15;
 const MIB = 1024 * 1024;
 
-async function procField(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+/** node_args and env of each service's pm2 app (ecosystem.config.js), or BENCH_NODE_ARGS for all. */
+async function ecosystemLaunch(): Promise<{ nodeArgs: Record<ServiceName, string[]>; env: Record<string, string> }> {
+  type App = { name: string; node_args?: string[]; env?: Record<string, string> };
+  const { apps } = (await import(pathToFileURL(join(ROOT, 'ecosystem.config.js')).href)) as { apps: App[] };
+  const nodeArgs = {} as Record<ServiceName, string[]>;
+  let env: Record<string, string> = {};
+  for (const s of SERVICES) {
+    const app = apps.find((a) => a.name === appName(s));
+    if (!app) throw new Error(`ecosystem.config.js has no app ${appName(s)}`);
+    nodeArgs[s] = NODE_ARGS !== undefined ? NODE_ARGS.split(' ').filter(Boolean) : (app.node_args ?? []);
+    // The env is the same for every app (the services share one node's settings).
+    env = { ...env, ...app.env };
+  }
+  for (const kv of (process.env.BENCH_ENV ?? '').split(' ').filter(Boolean)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  return { nodeArgs, env };
+}
+
+async function procField(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
@@ -45,18 +70,24 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 async function heapSnapshot(node: FuzzNode, name: ServiceName, dir: string): Promise<void> {
   const before = new Set(await readdir(dir));
   node.procs[name].child.kill('SIGUSR2');
+  let lastSize = -1;
   for (let i = 0; i < 600; i++) {
-    await sleep(100);
+    await sleep(250);
     const fresh = (await readdir(dir)).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
-    // Written in one go; a size that stays put means it is done.
-    if (fresh.length > 0) return;
+    if (fresh.length === 0) continue;
+    // Written as it is walked: a size that stays put for 250 ms means it is done.
+    const size = (await stat(join(dir, fresh[0]!))).size;
+    if (size > 0 && size === lastSize) return;
+    lastSize = size;
   }
 }
 
 async function main(): Promise<void> {
   if (HEAP_DIR) await mkdir(HEAP_DIR, { recursive: true });
   const nodeOptions = [process.env.BENCH_NODE_OPTIONS ?? '', HEAP_DIR ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${HEAP_DIR}` : ''].join(' ').trim();
-  const node = await startFuzzNode({ env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
+  const launch = await ecosystemLaunch();
+  process.stderr.write(`node_args: ${SERVICES.map((s) => `${s} [${launch.nodeArgs[s].join(' ')}]`).join(', ')}; env ${JSON.stringify(launch.env)}\n`);
+  const node = await startFuzzNode({ env: { ...launch.env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) }, nodeArgs: launch.nodeArgs });
   const stop = async () => {
     await node.close();
   };
@@ -66,7 +97,9 @@ async function main(): Promise<void> {
     process.stderr.write(`node up (${SERVICES.map((s) => `${s} ${pids[s]}`).join(', ')}); settling ${SETTLE_S} s\n`);
     await sleep(SETTLE_S * 1000);
     const start = {} as Record<ServiceName, number>;
+    const startAnon = {} as Record<ServiceName, number>;
     for (const s of SERVICES) start[s] = await procField(pids[s], 'VmRSS');
+    for (const s of SERVICES) startAnon[s] = await procField(pids[s], 'RssAnon');
     if (HEAP_DIR) for (const s of SERVICES) await heapSnapshot(node, s, HEAP_DIR);
 
     let resettable = true;
@@ -96,12 +129,18 @@ async function main(): Promise<void> {
         await node.waitFor('error', (m) => !m.own && m.raw.includes(tag) && m.raw.includes('"service":"nat"'), 600_000, since);
       } else {
         const topic = { torrent: 'add_hash', xmpp: 'add_contact', nat: 'bt_ready' }[name];
-        await node.publish(topic, JSON.stringify([tag]));
-        await node.waitFor('error', (m) => !m.own && m.raw.includes(tag) && m.raw.includes(`"service":"${name}"`), 600_000, since);
+        // A sentinel refused because the queue is full (E_BUSY) is sent again until it is handled.
+        for (let sent = node.received.length; ; sent = node.received.length) {
+          await node.publish(topic, JSON.stringify([tag]));
+          const answer = await node.waitFor('error', (m) => !m.own && m.raw.includes(tag) && m.raw.includes(`"service":"${name}"`), 600_000, sent);
+          if (!answer.raw.includes('"code":"E_BUSY"')) break;
+          await sleep(200);
+        }
       }
       const mine = node.received.slice(since).filter((m) => m.topic === 'error' && !m.own && m.raw.includes(`"service":"${name}"`));
       reports[name] = { count: mine.length, largest: Math.max(0, ...mine.map((m) => m.bytes)), seconds: (Date.now() - t0) / 1000 };
-      process.stderr.write(`${name}: ${COUNT} payloads (${mib(bytes)}) in ${reports[name].seconds.toFixed(1)} s, ${mine.length} error reports, largest ${reports[name].largest} B\n`);
+      const busy = mine.filter((m) => m.raw.includes('"code":"E_BUSY"')).length;
+      process.stderr.write(`${name}: ${COUNT} payloads (${mib(bytes)}) in ${reports[name].seconds.toFixed(1)} s, ${mine.length} error reports (${busy} E_BUSY: queue full), largest ${reports[name].largest} B\n`);
     }
     clearInterval(sampler);
     const peak = {} as Record<ServiceName, number>;
@@ -112,19 +151,27 @@ async function main(): Promise<void> {
     process.stderr.write(`idle ${IDLE_S} s\n`);
     await sleep(IDLE_S * 1000);
     const idle = {} as Record<ServiceName, number>;
+    const idleAnon = {} as Record<ServiceName, number>;
     for (const s of SERVICES) idle[s] = await procField(pids[s], 'VmRSS');
+    for (const s of SERVICES) idleAnon[s] = await procField(pids[s], 'RssAnon');
+    if (HEAP_DIR) {
+      // A snapshot collects all garbage first: what RSS drops by was garbage V8 had not collected yet.
+      for (const s of SERVICES) await heapSnapshot(node, s, HEAP_DIR);
+      await sleep(2000);
+      for (const s of SERVICES) process.stderr.write(`${s}: after idle ${mib(idle[s])}, after the third snapshot ${mib(await procField(pids[s], 'VmRSS'))}\n`);
+    }
     for (const s of SERVICES) {
       if (node.procs[s].child.exitCode !== null) throw new Error(`${s} exited during the fuzz`);
       if ((await node.heartbeat(s))?.pid !== pids[s]) throw new Error(`${s} restarted during the fuzz`);
     }
 
-    const rows = SERVICES.map((s) => `| ${s} | ${mib(start[s])} | ${mib(peak[s])} (${ratio(peak[s], start[s])}) | ${mib(idle[s])} (${ratio(idle[s], start[s])}) | ${reports[s].count} | ${reports[s].largest} B |`);
+    const rows = SERVICES.map((s) => `| ${s} | ${mib(start[s])} | ${mib(peak[s])} (${ratio(peak[s], start[s])}) | ${mib(idle[s])} (${ratio(idle[s], start[s])}) | ${mib(startAnon[s])} → ${mib(idleAnon[s])} | ${reports[s].count} | ${reports[s].largest} B |`);
     process.stdout.write(
       [
         `fuzz memory: ${COUNT} payloads per service, seed ${SEED}, idle ${IDLE_S} s, peak from ${resettable ? 'VmHWM (reset before the fuzz)' : 'VmRSS sampled every 50 ms'}`,
         '',
-        '| service | RSS at rest | peak during the fuzz | after idle | error reports | largest report |',
-        '|---|---|---|---|---|---|',
+        '| service | RSS at rest | peak during the fuzz | after idle | anonymous RSS, rest → idle | error reports | largest report |',
+        '|---|---|---|---|---|---|---|',
         ...rows,
         '',
         `targets: peak ≤ 1.50×, after idle ≤ 1.20×`,

@@ -24,6 +24,8 @@ export interface StartOptions {
   argv?: string[];
   /** A command that runs the service, e.g. ['ip', 'netns', 'exec', NS]: it must exec node in place (same pid). */
   prefix?: string[];
+  /** Options for node itself, before the script (e.g. ecosystem.config.js's node_args). */
+  nodeArgs?: string[];
 }
 
 /** Services still running; killed by pid if the test process exits before its cleanup ran. */
@@ -33,7 +35,7 @@ process.on('exit', () => {
 });
 
 export function startService(name: string, env: Record<string, string>, options: StartOptions = {}): ServiceProcess {
-  const command = [...(options.prefix ?? []), process.execPath, serviceEntry(name), ...(options.argv ?? [])];
+  const command = [...(options.prefix ?? []), process.execPath, ...(options.nodeArgs ?? []), serviceEntry(name), ...(options.argv ?? [])];
   const child = spawn(command[0]!, command.slice(1), {
     cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', BITWEEN_LOG_LEVEL: 'debug', ...env },

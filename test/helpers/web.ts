@@ -11,12 +11,12 @@ export interface WebService {
 }
 
 /** Starts bitween-web with the node's env; `host` is where it binds, `connect` how the test reaches it. */
-export async function startWeb(nodeEnv: Record<string, string>, options: { host?: string; connect?: string; token?: string } = {}): Promise<WebService> {
+export async function startWeb(nodeEnv: Record<string, string>, options: { host?: string; connect?: string; token?: string; nodeArgs?: string[] } = {}): Promise<WebService> {
   const port = await freePort();
   const host = options.host ?? '127.0.0.1';
   const env: Record<string, string> = { ...nodeEnv, BITWEEN_WEB_HOST: host, BITWEEN_WEB_PORT: String(port) };
   if (options.token !== undefined) env.BITWEEN_WEB_TOKEN = options.token;
-  const service = await startServiceReady('web', env);
+  const service = await startServiceReady('web', env, { nodeArgs: options.nodeArgs });
   const connect = options.connect ?? host;
   return { service, port, url: `http://${connect.includes(':') ? `[${connect}]` : connect}:${port}` };
 }

@@ -56,8 +56,11 @@ function subscribedTopics(proc: ServiceProcess, name: string): string[] {
   return topics.filter((t): t is string => typeof t === 'string' && t !== 'exit');
 }
 
-/** `env`: more variables for every service (e.g. NODE_OPTIONS for heap snapshots). */
-export async function startFuzzNode(options: { logLevel?: string; env?: Record<string, string> } = {}): Promise<FuzzNode> {
+/**
+ * `env`: more variables for every service (e.g. NODE_OPTIONS for heap snapshots); `nodeArgs`: node's own options
+ * per service (the bench gives each the node_args of ecosystem.config.js).
+ */
+export async function startFuzzNode(options: { logLevel?: string; env?: Record<string, string>; nodeArgs?: Partial<Record<ServiceName, string[]>> } = {}): Promise<FuzzNode> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const close = async () => {
     while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
@@ -116,11 +119,11 @@ export async function startFuzzNode(options: { logLevel?: string; env?: Record<s
     };
     const procs = {} as Record<ServiceName, ServiceProcess>;
     for (const name of ['torrent', 'nat', 'xmpp'] as const) {
-      procs[name] = await startServiceReady(name, env);
+      procs[name] = await startServiceReady(name, env, { nodeArgs: options.nodeArgs?.[name] });
       cleanups.push(() => procs[name].stop());
     }
     await procs.xmpp.waitForLine(/"shares published"/, 30000);
-    const web = await startWeb(env);
+    const web = await startWeb(env, { nodeArgs: options.nodeArgs?.web });
     procs.web = web.service;
     cleanups.push(() => web.service.stop());
 
