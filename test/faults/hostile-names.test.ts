@@ -6,12 +6,13 @@
 // stay (before the fix, a torrent named `.` had the whole save folder deleted). A benign torrent from the
 // same fixture is fetched, then removed with its files: exactly its files go.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { until } from '../../bench/child.js';
 import { getTorrent } from '../../lib/store/torrents.js';
 import { displayNameOf } from '../../services/torrent/names.js';
+import { listTree as tree } from '../helpers/files.js';
 import { rawTorrent, startHostileSeeder, type RawTorrent, type RawTorrentSpec } from '../fixtures/hostile-seeder.js';
 import { createTorrentNode, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
@@ -33,20 +34,6 @@ after(async () => {
 async function put(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, 'canary');
-}
-
-/** Every file and folder under root, relative, sorted (folders end with /). */
-async function tree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      out.push(relative(root, p) + (e.isDirectory() ? '/' : ''));
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(root);
-  return out.sort();
 }
 
 /** Has the torrent service fetch the torrent from a fixture seeder; returns once add_hash is acknowledged. */

@@ -37,3 +37,17 @@ export async function treeDigest(root: string): Promise<Record<string, string>> 
   else out['.'] = await sha1File(root);
   return out;
 }
+
+/** Every file and folder under root, relative, sorted (folders end with /). */
+export async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      out.push(relative(root, p) + (e.isDirectory() ? '/' : ''));
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(root);
+  return out.sort();
+}

@@ -2,11 +2,12 @@
 // canaries beside the torrent and inside its folder stay, the save path stays, nothing is deleted through a
 // symlink, and a torrent with unsafe names (or no metadata) deletes nothing at all.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { deleteDownloadedFiles } from '../../services/torrent/delete-files.js';
+import { listTree as tree } from '../helpers/files.js';
 import { rawTorrent, type RawTorrentSpec } from '../fixtures/hostile-seeder.js';
 
 let dir: string;
@@ -29,20 +30,6 @@ async function freshSavePath(): Promise<string> {
 async function put(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, 'bytes');
-}
-
-/** Every file and folder under root, relative, sorted (folders end with /). */
-async function tree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      out.push(relative(root, p) + (e.isDirectory() ? '/' : ''));
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(root);
-  return out.sort();
 }
 
 const album: RawTorrentSpec = {
