@@ -381,11 +381,12 @@ export class Torrents {
 
   /**
    * Marks an entry seeding from `files`: in memory now, in the store in order. A finished download is
-   * announced (torrent_done) once stored; a torrent back from a failure is announced as added again.
+   * announced (torrent_done) once stored; a torrent back from a failure, or from a recheck (`again`), is
+   * announced as added again.
    */
-  private setSeeding(entry: Entry, files: FileStat[], why: string): void {
+  private setSeeding(entry: Entry, files: FileStat[], why: string, again = false): void {
     const finished = entry.status === 'metadata' || entry.status === 'downloading';
-    const wasFailed = entry.failure !== null;
+    const wasFailed = again || entry.failure !== null;
     entry.status = 'seeding';
     entry.files = files;
     entry.failure = null;
@@ -515,9 +516,8 @@ export class Torrents {
     const complete = torrent.ready && (entry.selected ? selectionDone(torrent, entry.selected) : verifiedBytes(torrent) === torrent.length);
     if (complete) {
       const files = await snapshotFiles(entry.savePath, wantedFiles(torrent, entry.selected ?? null));
-      entry.failure ??= { code: 'E_RECHECK', reason: 'rechecked' }; // makes setSeeding announce torrent_added
       entry.status = wasStatus;
-      this.setSeeding(entry, files, 'recheck');
+      this.setSeeding(entry, files, 'recheck', true);
       return entry;
     }
     if (entry.origin === 'shared') {
