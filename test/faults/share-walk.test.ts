@@ -140,7 +140,8 @@ test('a socket inside a folder: the share is refused naming it', async () => {
   }
 });
 
-describe('mounts inside a shared folder (needs root, as CI runs)', { skip: !isRoot && 'mounting needs root' }, () => {
+// Skipped outside CI without root; in CI (CI=true) a missing privilege fails loudly, as the NAT tests do.
+describe('mounts inside a shared folder (needs root, as CI runs)', { skip: !isRoot && !process.env.CI && 'mounting needs root' }, () => {
   test('a bind-mount loop (a folder mounted inside itself) is refused as a loop', async () => {
     const root = join(node.dir, 'bind-loop');
     await mkdir(join(root, 'a', 'b'), { recursive: true });
