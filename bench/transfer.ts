@@ -5,6 +5,8 @@
 //   3. aria2c → aria2c through a private opentracker
 //   4. sharing (hashing) the file: bitween generate_torrent, bare webtorrent seed(), node's SHA-1 in 1 MiB pieces,
 //      and a prototype that hashes the pieces itself and hands webtorrent the finished .torrent
+//   5. serving to a stock libtorrent client (Debian python3-libtorrent, default settings): the same libtorrent
+//      leecher fetches the file once from bitween's seeder and once from the bare webtorrent seeder
 // and prints MB/s, bitween's ratios to the baselines, and the leecher's peak RSS and CPU seconds.
 // bitween's nodes run as pm2 runs them (ecosystem.config.js): encryption on (BITWEEN_ENCRYPTION=prefer) with
 // OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween
@@ -23,6 +25,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../test/helpers/torrent-node.js';
 import { startAria2Leecher, startAria2Seeder, startTracker, withAnnounce } from './aria2.js';
 import { spawnChild, type Child } from './child.js';
+import { startLibtorrentLeecher } from './libtorrent.js';
 import { readProcStats, type ProcStats } from './proc-stats.js';
 
 const MB = 1e6;
@@ -91,6 +94,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 interface TransferRun {
   ms: number;
+  /** libtorrent leecher only: the stream cipher it negotiated with the seeder, and ms to its first payload byte. */
+  encryption?: string;
+  firstByteMs?: number;
   leecher: ProcStats;
   /** CPU seconds the leecher used between the start and the end of the transfer. */
   leecherCpuDuring: number;
@@ -259,7 +265,11 @@ async function main(): Promise<void> {
   const aria2 = !ONLY || ONLY.includes('aria2') ? await setUpAria2() : undefined;
 
   const report = (who: string, r: TransferRun) =>
-    process.stdout.write(`  ${who.padEnd(11)} ${mbps(SIZE, r.ms).toFixed(0).padStart(5)} MB/s  ${(r.ms / 1000).toFixed(2)} s  peak RSS ${(r.leecher.peakRss / MiB).toFixed(0)} MiB  CPU ${r.leecherCpuDuring.toFixed(2)} s (process ${r.leecher.cpuSeconds.toFixed(2)} s), seeder CPU ${r.seederCpuDuring.toFixed(2)} s\n`);
+    process.stdout.write(
+      `  ${who.padEnd(13)} ${mbps(SIZE, r.ms).toFixed(0).padStart(5)} MB/s  ${(r.ms / 1000).toFixed(2)} s  peak RSS ${(r.leecher.peakRss / MiB).toFixed(0)} MiB  CPU ${r.leecherCpuDuring.toFixed(2)} s (process ${r.leecher.cpuSeconds.toFixed(2)} s), seeder CPU ${r.seederCpuDuring.toFixed(2)} s` +
+        (r.encryption ? `, ${r.encryption}, first byte at ${(r.firstByteMs! / 1000).toFixed(2)} s` : '') +
+        '\n',
+    );
 
   // BENCH_ENCRYPTION: a seeder per setting (the same file, hashed again), both ends of a transfer alike.
   const variants = {
@@ -337,13 +347,40 @@ async function main(): Promise<void> {
     }
   };
 
-  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4js': [] };
+  // 5. a stock libtorrent leecher, fresh per run, fetching the magnet from one seeder: bitween's A (which takes
+  // it as a contact: it connects from 127.0.0.1) or the bare webtorrent seeder.
+  await storeContactAddress(a, { jid: 'libtorrent@example.test' });
+  if (ENCRYPTION) await storeContactAddress(seeders['bitween-plain']!, { jid: 'libtorrent@example.test' });
+  const viaLibtorrent = (from: 'bitween' | 'bitween-plain' | 'webtorrent') => async (run: number): Promise<TransferRun> => {
+    const saveDir = join(work, `libtorrent-${from}-${run}`);
+    const leech = await startLibtorrentLeecher(30000);
+    onCleanup(`libtorrent leecher ${leech.pid}`, () => leech.stop());
+    const seederPid = from === 'webtorrent' ? bareSeed!.child.pid : seeders[from]!.service!.child.pid!;
+    const port = from === 'webtorrent' ? Number(bareSeed!.first.port) : seeders[from]!.port;
+    try {
+      let done: Awaited<ReturnType<typeof leech.fetch>> | undefined;
+      // The clock runs from libtorrent's first payload byte: before it, libtorrent spends seconds on a uTP attempt
+      // (the seeders listen on TCP only) and then fetches the metadata, the same for both seeders.
+      const r = await measure(seederPid, leech.pid, async () => {
+        done = await leech.fetch({ infoHash, savePath: saveDir, host: '127.0.0.1', port }, TRANSFER_TIMEOUT_MS);
+        return done.ms - done.firstByteMs;
+      }, join(saveDir, name), digest);
+      return { ...r, encryption: done!.encryption, firstByteMs: done!.firstByteMs };
+    } finally {
+      await leech.stop();
+      await rm(saveDir, { recursive: true, force: true });
+    }
+  };
+
+  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4js': [], 'lt-bitween': [], 'lt-webtorrent': [], 'lt-bitween-plain': [] };
   const all: [keyof Results, (run: number) => Promise<TransferRun>][] = [
     ['bitween', viaBitween('bitween')],
     ['webtorrent', viaWebtorrent],
     ['aria2', viaAria2],
+    ['lt-bitween', viaLibtorrent('bitween')],
+    ['lt-webtorrent', viaLibtorrent('webtorrent')],
   ];
-  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4js', viaBitween('bitween-rc4js')]);
+  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4js', viaBitween('bitween-rc4js')], ['lt-bitween-plain', viaLibtorrent('bitween-plain')]);
   const contenders = all.filter(([who]) => !ONLY || ONLY.includes(who));
   // Interleaved, and each run starts with a different one: drift in the machine's state (other load, page
   // cache, dirty pages) and any cost of going first or last hit all three alike.
@@ -362,7 +399,7 @@ async function main(): Promise<void> {
   printSummary(results, hashMs);
 }
 
-type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4js', TransferRun[]>;
+type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4js' | 'lt-bitween' | 'lt-webtorrent' | 'lt-bitween-plain', TransferRun[]>;
 
 function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bare' | 'bitween', number[]>): void {
   const row = (label: string, runs: TransferRun[]) => {
@@ -382,6 +419,7 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
   };
   const rows = [row('bitween → bitween', results.bitween), row('webtorrent → webtorrent', results.webtorrent), row('aria2 → aria2', results.aria2)];
   const [plain, rc4js] = [row('bitween, encryption off', results['bitween-plain']), row('bitween, RC4 in JavaScript', results['bitween-rc4js'])];
+  const ltRows = [row('libtorrent ← bitween', results['lt-bitween']), row('libtorrent ← webtorrent', results['lt-webtorrent']), row('libtorrent ← bitween, off', results['lt-bitween-plain'])];
   const head = ['s', 'MB/s', 'peak RSS MiB', 'CPU s', 'CPU s (process)', 'seeder CPU s'];
   const width = (i: number) => Math.max(head[i]!.length, 6);
   const line = (label: string, cells: string[]) => `| ${label.padEnd(24)} | ${cells.map((c, i) => c.padStart(width(i))).join(' | ')} |\n`;
@@ -389,12 +427,19 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
   out.push(`\nTransfer, ${SIZE / MiB} MiB over loopback, median of ${RUNS} (leecher's figures; CPU s = during the transfer)\n`);
   out.push(line('', head));
   out.push(`|${'-'.repeat(26)}|${head.map((_, i) => '-'.repeat(width(i) + 2)).join('|')}|\n`);
-  for (const r of [...rows, plain, rc4js]) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
+  for (const r of [...rows, plain, rc4js, ...ltRows]) if (!Number.isNaN(r.mbps)) out.push(line(r.label, r.cells));
   const [bw, wt, ar] = rows.map((r) => r.mbps) as [number, number, number];
   // Per run too: the three ran back to back, so a run's ratio shares that moment's machine state.
-  const perRun = (base: TransferRun[]) => results.bitween.map((r, i) => (base[i] ? (base[i]!.ms / r.ms).toFixed(2) : '-')).join(' ');
+  const perRun = (base: TransferRun[], ours = results.bitween) => ours.map((r, i) => (base[i] ? (base[i]!.ms / r.ms).toFixed(2) : '-')).join(' ');
   if (wt && bw) out.push(`\nbitween / bare webtorrent: ${(bw / wt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results.webtorrent)})\n`);
   if (ar && bw) out.push(`bitween / aria2:           ${(bw / ar).toFixed(2)}×   (per run: ${perRun(results.aria2)})\n`);
+  const [ltBw, ltWt, ltPlain] = ltRows.map((r) => r.mbps) as [number, number, number];
+  if (ltBw && ltWt) {
+    const ciphers = (runs: TransferRun[]) => [...new Set(runs.map((r) => r.encryption))].join('/');
+    out.push(`\nserving libtorrent, bitween / bare webtorrent seeder: ${(ltBw / ltWt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results['lt-webtorrent'], results['lt-bitween'])})\n`);
+    out.push(`  negotiated with libtorrent (default: MSE enabled, RC4 or plaintext, responder picks): bitween ${ciphers(results['lt-bitween'])}, bare webtorrent ${ciphers(results['lt-webtorrent'])}${ltPlain ? `, bitween off ${ciphers(results['lt-bitween-plain'])}` : ''}\n`);
+    if (ltPlain) out.push(`  bitween with encryption off / bare webtorrent seeder: ${(ltPlain / ltWt).toFixed(2)}×   (per run: ${perRun(results['lt-webtorrent'], results['lt-bitween-plain'])})\n`);
+  }
   if (!Number.isNaN(plain.mbps) && bw) {
     out.push(`\nencryption (OpenSSL's RC4, as pm2 runs it) / off: ${(bw / plain.mbps).toFixed(2)}×   (per run: ${perRun(results['bitween-plain'])})\n`);
     if (!Number.isNaN(rc4js.mbps)) out.push(`encryption with RC4 in JavaScript / off:          ${(rc4js.mbps / plain.mbps).toFixed(2)}×\n`);
