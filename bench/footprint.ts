@@ -61,6 +61,8 @@ interface Figures {
   count: number;
   rssBefore: number;
   rssAfter: number;
+  /** bitween: torrent RSS after a second restart, probed alike (growth across restarts). */
+  rssAgain?: number;
   /** Every service of the node (bitween: torrent, xmpp, nat, web), summed. */
   nodeBefore: number;
   nodeAfter: number;
@@ -209,11 +211,22 @@ async function runBitween(count: number, dir: string, shares: ShareFile[], proso
     log('  bitween: restarted, every share fetchable');
     await sleep(SETTLE_S * 1000);
     const after = { rss: await rss(pid), node: await node(), fds: await fds(pid) };
+
+    // A second restart, the same way: does anything grow from one restart to the next?
+    await procs.torrent.stop();
+    since = bus.mark();
+    procs.torrent = startService('torrent', env);
+    await bus.waitFor('bt_ready', () => true, TIMEOUT_MS, since);
+    await waitAllFetchable(() => torrentPort, sample(shares, PROBE_SAMPLE), TIMEOUT_MS, PROBE_SAMPLE);
+    await until(TIMEOUT_MS, async () => restoredAt(procs.torrent!.output) !== undefined);
+    await sleep(SETTLE_S * 1000);
+    const rssAgain = await rss(procs.torrent.child.pid!);
     return {
       system: 'bitween',
       count,
       rssBefore: before.rss,
       rssAfter: after.rss,
+      rssAgain,
       nodeBefore: before.node,
       nodeAfter: after.node,
       fdsBefore: before.fds,
@@ -299,9 +312,9 @@ function table(results: Figures[]): string {
   const mib = (b: number) => (b / MIB).toFixed(0);
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const s = (ms: number) => (ms / 1000).toFixed(2);
-  const head = '| system | shares | torrent RSS MiB before / after | node RSS MiB before / after | fds before / after (files) | start → ready s | → every torrent fetchable s | → all seeding s | read_bytes MB | rchar MB | log lines |';
+  const head = '| system | shares | torrent RSS MiB before / after / after 2nd restart | node RSS MiB before / after | fds before / after (files) | start → ready s | → every torrent fetchable s | → all seeding s | read_bytes MB | rchar MB | log lines |';
   const rows = results.map((r) =>
-    `| ${r.system} | ${r.count} | ${mib(r.rssBefore)} / ${mib(r.rssAfter)} | ${mib(r.nodeBefore)} / ${mib(r.nodeAfter)} | ${r.fdsBefore.total} (${r.fdsBefore.files}) / ${r.fdsAfter.total} (${r.fdsAfter.files}) | ${s(r.readyMs)} | ${s(r.fetchableMs)} | ${s(r.seedingMs)} | ${mb(r.readBytes)} | ${mb(r.rchar)} | ${r.logLines} |`,
+    `| ${r.system} | ${r.count} | ${mib(r.rssBefore)} / ${mib(r.rssAfter)} / ${r.rssAgain === undefined ? '–' : mib(r.rssAgain)} | ${mib(r.nodeBefore)} / ${mib(r.nodeAfter)} | ${r.fdsBefore.total} (${r.fdsBefore.files}) / ${r.fdsAfter.total} (${r.fdsAfter.files}) | ${s(r.readyMs)} | ${s(r.fetchableMs)} | ${s(r.seedingMs)} | ${mb(r.readBytes)} | ${mb(r.rchar)} | ${r.logLines} |`,
   );
   return [head, head.replace(/[^|]+/g, '---'), ...rows].join('\n');
 }

@@ -59,6 +59,10 @@ export interface Config {
   /** BITWEEN_MAX_OPEN_FILES, default 128: data files the torrent service keeps open at once, whatever the
    *  number of torrents (least recently used closed first; services/torrent/open-files.ts). */
   readonly maxOpenFiles: number;
+  /** BITWEEN_DORMANT_AFTER_MS, default 300000 (5 min): a complete seeding torrent with no peer connected for this
+   *  long leaves webtorrent and waits, listed and checked, until a peer's handshake names it (services/torrent/
+   *  dormant.ts). 0 = every torrent stays in webtorrent. */
+  readonly dormantAfterMs: number;
   /** BITWEEN_PEERS, default `contacts`: accept incoming BitTorrent connections only from addresses contacts
    *  published (`any`: from anyone who knows the port and a hash). */
   readonly peers: 'contacts' | 'any';
@@ -182,6 +186,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     progressIntervalMs: int(env, 'BITWEEN_PROGRESS_INTERVAL_MS', 2000, 100, 3_600_000),
     fileCheckIntervalMs: int(env, 'BITWEEN_FILE_CHECK_INTERVAL_MS', 60_000, 100, 86_400_000),
     maxOpenFiles: int(env, 'BITWEEN_MAX_OPEN_FILES', 128, 8, 65_536),
+    dormantAfterMs: int(env, 'BITWEEN_DORMANT_AFTER_MS', 300_000, 0, 86_400_000),
     peers: oneOf(env, 'BITWEEN_PEERS', 'contacts', ['contacts', 'any'] as const),
     encryption: oneOf(env, 'BITWEEN_ENCRYPTION', 'prefer', ['prefer', 'require', 'off'] as const),
   });

@@ -58,6 +58,8 @@ await runService('torrent', async ({ config, log, bus, db }) => {
         peersAllowed: peerFilter ? peerFilter.stats() : 'any',
         downloading: live.filter((e) => e.status !== 'seeding').length,
         paused: torrents.pausedCount(),
+        // Seeding torrents out of webtorrent until a peer asks for one (dormant.ts); counted in `states.seeding` too.
+        dormant: torrents.dormantCount(),
         // Bytes per second, 0 = none; `from`: the config until set_limits ran once, then the store.
         limits: { ...limits.current, from: limits.from },
         peers: live.reduce((n, e) => n + (e.torrent!.numPeers ?? 0), 0),

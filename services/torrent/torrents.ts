@@ -2,7 +2,8 @@
 // follows them (metadata, done, errors, files changing on disk), and removes them. Every state change goes to
 // the store through the journal, in order, so what `bitween ls` reads is what the session holds; an entry
 // stays listed when its torrent fails (error) or its files go away (missing) or change (changed), without a
-// webtorrent torrent behind it, until `recheck` brings it back or `del_torrent` removes it.
+// webtorrent torrent behind it, until `recheck` brings it back or `del_torrent` removes it. A complete, seeding
+// torrent that no peer is using is not in webtorrent either (dormant.ts): a peer's handshake wakes it.
 import { dirname } from 'node:path';
 import bencode from 'bencode';
 import type { AddOptions, Torrent } from 'webtorrent';
@@ -27,6 +28,7 @@ import type { TorrentContext } from './context.js';
 import { createTorrentFile } from './create.js';
 import { deleteDownloadedFiles } from './delete-files.js';
 import { dialContacts } from './dial.js';
+import { IdleClock, installWakeHook, KeyHashIndex, sweepIntervalMs } from './dormant.js';
 import { READ_ERROR, ReportingStore } from './disk-store.js';
 import { checkFiles, snapshotFiles } from './file-check.js';
 import { classifyTorrentError, oneLine, type Failure } from './failure.js';
@@ -50,7 +52,7 @@ export interface Entry {
   /** Stat snapshot of a seeding torrent's files. */
   files: FileStat[] | null;
   failure: Failure | null;
-  /** The webtorrent torrent while it is in the session; none in error / missing / changed state. */
+  /** The webtorrent torrent while it is in the session; none in error / missing / changed state, nor while dormant. */
   torrent: Torrent | undefined;
   /** Set while share() or recheck() handle the outcome of verification themselves ('done' is theirs). */
   quiet?: boolean;
@@ -86,9 +88,33 @@ export class Torrents {
   private lastProgress = new Map<string, number>();
   private lastTotals = new Map<string, string>();
   private checking: Promise<void> = Promise.resolve();
+  /** Dormant torrents (dormant.ts): found by their MSE key hash, woken once per burst of peers, put to sleep when idle. */
+  private readonly keyHashes = new KeyHashIndex();
+  private readonly waking = new Map<string, Promise<Torrent | null>>();
+  private readonly idle = new IdleClock();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly ctx: TorrentContext) {
     this.journal = new StoreJournal(ctx.db, ctx.log.child({ component: 'journal' }));
+    if (ctx.config.dormantAfterMs > 0) {
+      installWakeHook(ctx.client, {
+        wake: (infoHash) => this.wake(infoHash),
+        infoHashOf: (keyHash) => this.keyHashes.infoHashOf(keyHash),
+        plaintextWakes: ctx.config.encryption !== 'require',
+      });
+    }
+  }
+
+  /** Lists an entry; a peer may name it by its MSE key hash from now on. */
+  private track(entry: Entry): void {
+    this.entries.set(entry.infoHash, entry);
+    this.keyHashes.add(entry.infoHash);
+  }
+
+  private untrack(infoHash: string): void {
+    this.entries.delete(infoHash);
+    this.keyHashes.delete(infoHash);
+    this.idle.forget(infoHash);
   }
 
   get(infoHash: string): Entry | undefined {
@@ -131,7 +157,7 @@ export class Torrents {
         uploadedBase: row.uploadedBytes,
         downloadedBase: row.downloadedBytes,
       };
-      this.entries.set(row.infoHash, entry);
+      this.track(entry);
       list.push({ entry, bitfield: row.bitfield });
     }
     return this.resumeAll(list);
@@ -172,9 +198,13 @@ export class Torrents {
           if (entry.status !== check.status) this.fail(entry, check, check.status);
           return;
         }
-        // Same size and mtime as when it began to seed: trust it without reading a byte.
-        this.attach(entry, seedOptions(entry, bitfield));
+        // A peer woke it while its files were checked.
+        if (entry.torrent) return;
         if (entry.status !== 'seeding') this.setSeeding(entry, entry.files, 'files back');
+        // Same size and mtime as when it began to seed: dormant until a peer asks for it, or trusted without
+        // reading a byte.
+        if (this.canSleep(entry)) return;
+        this.attach(entry, seedOptions(entry, bitfield));
         await whenInfoHash(entry.torrent!);
         return;
       }
@@ -212,7 +242,7 @@ export class Torrents {
       failure: null,
       torrent: undefined,
     };
-    this.entries.set(infoHash, entry);
+    this.track(entry);
     // The pieces were just hashed from these bytes: no need to verify them again.
     entry.quiet = true;
     const torrent = this.attach(entry, { skipVerify: true });
@@ -220,7 +250,7 @@ export class Torrents {
       await whenReady(torrent);
       entry.files = await snapshotFiles(entry.savePath, torrent.files);
     } catch (err) {
-      this.entries.delete(infoHash);
+      this.untrack(infoHash);
       if (!torrent.destroyed) torrent.destroy();
       throw new BadInputError(`cannot share ${path}: ${(err as Error).message}`);
     } finally {
@@ -276,7 +306,7 @@ export class Torrents {
       torrent: undefined,
       selected,
     };
-    this.entries.set(infoHash, entry);
+    this.track(entry);
     const magnetLink = magnetFor(infoHash);
     this.journal.write({
       infoHash,
@@ -447,7 +477,7 @@ export class Torrents {
   async remove(infoHash: string, deleteFiles: boolean): Promise<{ deleted: string[]; deleteFiles: boolean }> {
     const entry = this.entries.get(infoHash);
     if (!entry) throw new NotFoundError(`no torrent ${infoHash}: \`bitween ls\` lists what this node has`);
-    this.entries.delete(infoHash);
+    this.untrack(infoHash);
     this.lastProgress.delete(infoHash);
     this.lastTotals.delete(infoHash);
     const torrent = entry.torrent;
@@ -648,6 +678,8 @@ export class Torrents {
   async selectFiles(infoHash: string, wanted: number[] | null): Promise<Entry> {
     const entry = this.entryOf(infoHash);
     if (entry.origin === 'shared') throw new BadInputError(`torrent ${infoHash} is your own share: every file of it is here, there is nothing to select`);
+    // A selection is applied to the torrent in the session (and makes it one that never sleeps).
+    if (this.isDormant(entry)) await this.wake(infoHash);
     const torrent = entry.torrent;
     const count = torrent?.ready ? torrent.files.length : entry.torrentFile ? fileCountOf(entry.torrentFile) : undefined;
     const selected = count === undefined ? wanted : checkIndexes(wanted, count);
@@ -715,9 +747,10 @@ export class Torrents {
       const check = await checkFiles(entry.savePath, entry.files);
       if (check.status === 'ok') {
         if (entry.status === 'missing' && entry.torrent === undefined) {
-          // The files are back as they were (a drive mounted again): seed without reading them.
-          this.attach(entry, seedOptions(entry, null));
+          // The files are back as they were (a drive mounted again): seed without reading them (dormant until
+          // a peer asks, when it may be).
           this.setSeeding(entry, entry.files, 'files back');
+          if (!this.canSleep(entry)) this.attach(entry, seedOptions(entry, null));
         } else if (readError && entry.status === 'seeding') {
           this.fail(entry, { code: 'E_WRITE_FAILED', reason: `cannot read ${entry.name ?? entry.infoHash}: ${readError.message}` }, 'error');
         }
@@ -737,6 +770,81 @@ export class Torrents {
     }
   }
 
+  // ---- dormant torrents (dormant.ts) ---------------------------------------------------------------------
+
+  /**
+   * Whether the entry may be out of webtorrent while it seeds: complete and whole (a partial selection seeds
+   * from its bitfield), with its .torrent and a files snapshot to check before it wakes, not paused.
+   */
+  private canSleep(entry: Entry): boolean {
+    return this.ctx.config.dormantAfterMs > 0 && entry.status === 'seeding' && !entry.paused && !entry.selected && entry.torrentFile !== null && entry.files !== null && !entry.quiet;
+  }
+
+  isDormant(entry: Entry): boolean {
+    return entry.torrent === undefined && this.canSleep(entry);
+  }
+
+  /** How many seeding torrents are dormant now, for the heartbeat. */
+  dormantCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (this.isDormant(e)) n++;
+    return n;
+  }
+
+  /**
+   * A peer's handshake named this torrent: if it is dormant, its files are checked (a stat each) and it joins
+   * the session as a restart adds it (no byte read); resolves with it once ready, so webtorrent hands it the
+   * connection that asked. Peers asking at once share one wake-up. Null when there is nothing to wake
+   * (unknown, paused, failed, a download, or its files gone: then it turns missing or changed).
+   */
+  wake(infoHash: string): Promise<Torrent | null> {
+    const pending = this.waking.get(infoHash);
+    if (pending) return pending;
+    const entry = this.entries.get(infoHash);
+    if (!entry || !this.isDormant(entry)) return Promise.resolve(null);
+    const woken = this.wakeEntry(entry)
+      .catch((err: unknown) => {
+        this.ctx.log.warn({ err, infoHash }, 'could not wake a dormant torrent');
+        return null;
+      })
+      .finally(() => this.waking.delete(infoHash));
+    this.waking.set(infoHash, woken);
+    return woken;
+  }
+
+  private async wakeEntry(entry: Entry): Promise<Torrent | null> {
+    const check = await checkFiles(entry.savePath, entry.files!);
+    // Removed, paused, failed or put in the session by something else meanwhile.
+    if (this.entries.get(entry.infoHash) !== entry || !this.isDormant(entry)) return entry.torrent ?? null;
+    if (check.status !== 'ok') {
+      this.fail(entry, check, check.status);
+      return null;
+    }
+    if ((this.ctx.client as { destroyed?: boolean }).destroyed) return null;
+    const torrent = this.attach(entry, seedOptions(entry, null));
+    this.idle.touch(entry.infoHash);
+    this.ctx.log.debug({ infoHash: entry.infoHash }, 'woke a dormant torrent for a peer');
+    return (await whenReadyOrGone(torrent)) && entry.torrent === torrent ? torrent : null;
+  }
+
+  /** Takes complete torrents that had no peer for `afterMs` out of webtorrent; their totals stay with the entry. */
+  private sleepIdle(afterMs: number): void {
+    const now = Date.now();
+    let slept = 0;
+    for (const entry of this.entries.values()) {
+      const torrent = entry.torrent;
+      if (!torrent || torrent.destroyed || !this.canSleep(entry) || this.waking.has(entry.infoHash)) continue;
+      if (!this.idle.idleFor(entry.infoHash, torrent, afterMs, now)) continue;
+      this.foldTotals(entry);
+      entry.torrent = undefined;
+      this.idle.forget(entry.infoHash);
+      this.lastProgress.delete(entry.infoHash);
+      torrent.destroy();
+      slept++;
+    }
+    if (slept > 0) this.ctx.log.debug({ slept, afterMs }, 'idle torrents dormant');
+  }
+
   // ---- timers --------------------------------------------------------------------------------------------
 
   /**
@@ -748,6 +856,11 @@ export class Torrents {
     this.progressTimer.unref();
     this.checkTimer = setInterval(() => void this.checkAllFiles(), this.ctx.config.fileCheckIntervalMs);
     this.checkTimer.unref();
+    const after = this.ctx.config.dormantAfterMs;
+    if (after > 0) {
+      this.sweepTimer = setInterval(() => this.sleepIdle(after), sweepIntervalMs(after));
+      this.sweepTimer.unref();
+    }
   }
 
   saveProgress(): void {
@@ -794,6 +907,7 @@ export class Torrents {
   async close(flushMs: number): Promise<void> {
     clearInterval(this.progressTimer);
     clearInterval(this.checkTimer);
+    clearInterval(this.sweepTimer);
     this.saveProgress();
     const left = await this.journal.flush(flushMs);
     if (left > 0) this.ctx.log.error({ pendingWrites: left }, `${left} torrent state change(s) not stored: Postgres did not answer before shutdown`);
@@ -837,6 +951,25 @@ function whenReady(torrent: Torrent): Promise<void> {
       torrent.off('error', onError);
       resolve();
     });
+  });
+}
+
+/** Whether the torrent became ready (false: it failed or was destroyed first). */
+function whenReadyOrGone(torrent: Torrent): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (torrent.ready) return resolve(true);
+    if (torrent.destroyed) return resolve(false);
+    const settle = (ok: boolean) => () => {
+      torrent.off('ready', onReady);
+      torrent.off('error', onGone);
+      torrent.off('close', onGone);
+      resolve(ok);
+    };
+    const onReady = settle(true);
+    const onGone = settle(false);
+    torrent.once('ready', onReady);
+    torrent.once('error', onGone);
+    torrent.once('close', onGone);
   });
 }
 
