@@ -8,7 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { REDIS_URL } from '../helpers/bus.js';
 import { treeDigest, writeRandomFile } from '../helpers/files.js';
+import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { startLibtorrent } from '../helpers/libtorrent.js';
 import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
@@ -16,6 +19,8 @@ const SIZE = 8 * 1024 * 1024;
 
 let a: TorrentNode;
 let work: string;
+/** The share of the first test, fetched again from a restarted node in the last. */
+let shared: { hash: string; path: string } | undefined;
 before(async () => {
   a = await createTorrentNode('lt');
   await a.start();
@@ -33,6 +38,7 @@ test('a stock libtorrent peer fetches a share from a bitween node: bytes equal',
   await a.bus.publish('generate_torrent', [path]);
   const added = await a.bus.waitFor('torrent_added', (m) => m.kwargs.path === path, 20000, since);
   const hash = String(added.args[0]);
+  shared = { hash, path };
   // The libtorrent peer is a contact: it connects from 127.0.0.1, an address in A's store.
   await storeContactAddress(a, { jid: 'lt@example.test' });
   const lt = startLibtorrent(['fetch', hash, join(work, 'lt-downloads'), '127.0.0.1', String(a.port), '90']);
@@ -63,4 +69,25 @@ test('a bitween node fetches a share seeded by a stock libtorrent peer: bytes eq
     await lt.stop();
   }
   assert.deepEqual(await treeDigest(join(a.savePath, 'from-libtorrent.bin')), await treeDigest(path));
+});
+
+test('after a restart the share is dormant (not in webtorrent); a stock libtorrent peer wakes it by its handshake: bytes equal', async () => {
+  assert.ok(shared, 'the first test shared a file');
+  const redis = new Redis(REDIS_URL);
+  try {
+    await a.service!.stop();
+    await a.start();
+    const pid = a.service!.child.pid;
+    await waitForHeartbeat(redis, a.namespace, 'torrent', (hb) => hb.pid === pid && (hb.facts.dormant as number) >= 1, 20000);
+    const lt = startLibtorrent(['fetch', shared.hash, join(work, 'lt-again'), '127.0.0.1', String(a.port), '90']);
+    try {
+      const end = await lt.waitFor(['done', 'timeout'], 120000);
+      assert.equal(end.event, 'done', JSON.stringify(end));
+    } finally {
+      await lt.stop();
+    }
+  } finally {
+    redis.disconnect();
+  }
+  assert.deepEqual(await treeDigest(join(work, 'lt-again', 'to-libtorrent.bin')), await treeDigest(shared.path));
 });
