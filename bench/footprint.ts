@@ -3,7 +3,7 @@
 // the same files and the same .torrent files. See bench/README.md for what each figure means.
 // Usage: npm run bench:footprint   (BENCH_COUNTS=0,1000,5000  BENCH_FILE_KB=64  BENCH_SETTLE_S=5
 //        BENCH_ONLY=bitween,transmission  BENCH_SHARE=live|store  BENCH_DROP_CACHES=1 (root: drops the page
-//        cache, machine-wide, before each restart)  BITWEEN_MAX_OPEN_FILES=n for bitween's torrent service)
+//        cache, machine-wide, before each restart)  BITWEEN_MAX_OPEN_FILES=n, BITWEEN_DORMANT_AFTER_MS=ms for bitween's torrent service)
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -142,6 +142,7 @@ async function runBitween(count: number, dir: string, shares: ShareFile[], proso
       BITWEEN_PASSWORD: 'pw-footprint',
       BITWEEN_XMPP_SERVICE: prosody.service,
       ...(process.env.BITWEEN_MAX_OPEN_FILES ? { BITWEEN_MAX_OPEN_FILES: process.env.BITWEEN_MAX_OPEN_FILES } : {}),
+      ...(process.env.BITWEEN_DORMANT_AFTER_MS ? { BITWEEN_DORMANT_AFTER_MS: process.env.BITWEEN_DORMANT_AFTER_MS } : {}),
     };
     const procs: Record<string, ServiceProcess> = {};
     let since = bus.mark();

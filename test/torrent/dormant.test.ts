@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { probeComplete } from '../../bench/bt-probe.js';
+import { until } from '../../bench/child.js';
 import type { Heartbeat } from '../../lib/heartbeat.js';
 import { REDIS_URL } from '../helpers/bus.js';
 import { sha1File } from '../helpers/files.js';
@@ -124,6 +125,27 @@ test('a woken share goes dormant once its peer leaves, and is fetched again', as
   const again = await fetchFrom(a, s);
   assert.equal(again.sha1, await sha1File(s.path));
   await again.leecher.service!.stop();
+  // What it uploaded while awake stays counted once it sleeps: both fetches are in the stored totals.
+  await heartbeat(a, (f) => f.dormant === COUNT, DORMANT_AFTER_MS + 10000);
+  await until('both uploads in the stored totals', 10000, async () => {
+    const { rows } = await a.db.pool.query<{ up: string }>('SELECT uploaded_bytes AS up FROM torrents WHERE info_hash = $1', [s.infoHash]);
+    return Number(rows[0]?.up) >= 2 * SIZE ? true : undefined;
+  });
+});
+
+test('a paused dormant share is not woken by a contact\'s handshake; resumed, it is', async () => {
+  const s = shares[200]!;
+  await heartbeat(a, (f) => f.dormant === COUNT);
+  let since = a.bus.mark();
+  await a.bus.publish('pause', [s.infoHash]);
+  await a.bus.waitFor('torrent_paused', (m) => m.args[0] === s.infoHash, 10000, since);
+  assert.equal(await probeComplete(a.port, s.infoHash, s.pieces, '127.0.0.1'), false, 'a paused share is not served');
+  await heartbeat(a, (f) => f.dormant === COUNT - 1 && f.seeding === COUNT, 5000);
+  since = a.bus.mark();
+  await a.bus.publish('resume', [s.infoHash]);
+  await a.bus.waitFor('torrent_resumed', (m) => m.args[0] === s.infoHash, 10000, since);
+  await heartbeat(a, (f) => f.dormant === COUNT, 5000);
+  assert.equal(await probeComplete(a.port, s.infoHash, s.pieces, '127.0.0.1', 10000), true, 'resumed, it is served');
 });
 
 test('a dormant share whose file is deleted turns missing, and is not served', async () => {
