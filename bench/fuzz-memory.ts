@@ -9,6 +9,7 @@
 //        BENCH_HEAP_DIR=/dir: heap snapshots of every service at rest and at the end of the fuzz,
 //        BENCH_NODE_OPTIONS: NODE_OPTIONS for the services, e.g. --max-semi-space-size=4,
 //        BENCH_NODE_ARGS='--a --b': node's options for every service instead of ecosystem.config.js's node_args,
+//        BENCH_NODE_ARGS_<SERVICE>='--a --b' (e.g. BENCH_NODE_ARGS_XMPP): the same for one service,
 //        BENCH_ENV='K=V K2=V2': more environment for every service, e.g. MALLOC_ARENA_MAX=2)
 // Each service runs with the node_args and env of its app in ecosystem.config.js, as pm2 runs it.
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
@@ -37,7 +38,8 @@ async function ecosystemLaunch(): Promise<{ nodeArgs: Record<ServiceName, string
   for (const s of SERVICES) {
     const app = apps.find((a) => a.name === appName(s));
     if (!app) throw new Error(`ecosystem.config.js has no app ${appName(s)}`);
-    nodeArgs[s] = NODE_ARGS !== undefined ? NODE_ARGS.split(' ').filter(Boolean) : (app.node_args ?? []);
+    const own = process.env[`BENCH_NODE_ARGS_${s.toUpperCase()}`] ?? NODE_ARGS;
+    nodeArgs[s] = own !== undefined ? own.split(' ').filter(Boolean) : (app.node_args ?? []);
     // The env is the same for every app (the services share one node's settings).
     env = { ...env, ...app.env };
   }

@@ -39,6 +39,8 @@ const ROUNDS = option('rounds', 200);
 const WORDS = ['holiday', 'music', 'thesis', 'photos', 'backup', 'video', 'linux', 'papers', 'garden', 'recipes', 'scans', 'games', 'maps', 'drafts', 'audio', 'books', 'slides', 'code', 'notes', 'misc'];
 // BENCH_CPU_PROF=<dir>: bob's and alice's xmpp services write a V8 CPU profile there (bench/cpu-profile.ts).
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+// BENCH_XMPP_NODE_ARGS='--a --b': node's own options for bob's xmpp service (V8 flags NODE_OPTIONS does not take).
+const XMPP_NODE_ARGS = (process.env.BENCH_XMPP_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SERVICE_ENV: Record<string, string> = {
   BITWEEN_LOG_LEVEL: process.env.BITWEEN_LOG_LEVEL ?? 'info',
   ...(CPU_PROF ? { BENCH_CPU_PROF: CPU_PROF, NODE_OPTIONS: `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}` } : {}),
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
   const stored = new Map<string, number>();
   let onlineAt = 0;
   const ingestCpu0 = await prosodyCpu();
-  const proc: ServiceProcess = startService('xmpp', { ...bob.env, ...SERVICE_ENV });
+  const proc: ServiceProcess = startService('xmpp', { ...bob.env, ...SERVICE_ENV }, { nodeArgs: XMPP_NODE_ARGS });
   bob.proc = proc;
   const total = CONTACTS * SHARES;
   proc.child.stdout!.on('data', () => {
