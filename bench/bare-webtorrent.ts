@@ -5,6 +5,7 @@
 //   prehash <file>     → the same, but the pieces are hashed here (1 MiB reads, node crypto) and webtorrent
 //                        only adds the finished .torrent with skipVerify: what generate_torrent could do
 //   leech <dir>        → {type:'ready'}; on {infoHash, peer} → {type:'done', ms, bytes}
+// BENCH_BARE_SECURE=0/1/2 sets webtorrent's encryption level (default 1).
 import bencode from 'bencode';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -61,6 +62,9 @@ const client = new WebTorrent({
   webSeeds: false,
   torrentPort: 0,
 });
+// BENCH_BARE_SECURE: webtorrent's protocol-encryption level (its default is 1: MSE handshake, then the stream
+// in plaintext); bench:transfer sets 2 (RC4) for a seeder encrypting as bitween's does.
+if (process.env.BENCH_BARE_SECURE) (client as unknown as { secure: number }).secure = Number(process.env.BENCH_BARE_SECURE);
 client.on('error', fail);
 await new Promise<void>((resolve) => (client.listening ? resolve() : client.once('listening', () => resolve())));
 

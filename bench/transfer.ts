@@ -61,9 +61,23 @@ const NATIVE_RC4_OPTION = '--openssl-legacy-provider';
 /** BENCH_CPU_PROF=<dir>: the leechers (bitween B, bare webtorrent) write V8 CPU profiles and GC counts there. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PROFILE_PRELOAD = `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}`;
+/**
+ * BENCH_PERF=<dir>: Linux perf samples every leecher during its transfer (all threads, kernel included, call
+ * graphs) into <dir>/leecher-<pid>.perf.data; node leechers also get --perf-basic-prof (JavaScript names in
+ * /tmp/perf-<pid>.map). Read with `perf report -i <file>`. A CPU profile (BENCH_CPU_PROF) counts only the main
+ * thread's JavaScript and wall time; this counts CPU time where it is spent (RC4, SHA-1, copies, GC threads,
+ * socket and file syscalls).
+ */
+const PERF = process.env.BENCH_PERF;
+/**
+ * BENCH_B_NODE_OPTIONS=<options>: an A/B in the same run: adds `bitween-b`, bitween → bitween with its own seeder
+ * and both ends started with these NODE_OPTIONS besides the usual ones (a V8 flag, or `--import` of a hook that
+ * loads a patched module), interleaved with the others; prints B's speed, CPU and RSS against bitween's per run.
+ */
+const B_NODE_OPTIONS = process.env.BENCH_B_NODE_OPTIONS;
 
 function nodeOptions(...parts: (string | false | undefined)[]): Record<string, string> {
-  const joined = parts.filter(Boolean).join(' ');
+  const joined = [...parts, PERF && '--perf-basic-prof'].filter(Boolean).join(' ');
   return { ...(CPU_PROF ? { BENCH_CPU_PROF: CPU_PROF } : {}), ...(joined ? { NODE_OPTIONS: joined } : {}) };
 }
 
@@ -166,8 +180,8 @@ function barePath(): string {
 }
 
 /** Starts bare-webtorrent.js; resolves with its first IPC message. */
-async function startBare(args: string[]): Promise<{ child: Child; first: Record<string, unknown>; next(type: string, timeoutMs: number): Promise<Record<string, unknown>>; send(m: object): void }> {
-  const { proc, child } = spawnChild(process.execPath, [barePath(), ...args], { ipc: true, env: nodeOptions(process.env.NODE_OPTIONS, args[0] === 'leech' && CPU_PROF && PROFILE_PRELOAD) });
+async function startBare(args: string[], env: Record<string, string> = {}): Promise<{ child: Child; first: Record<string, unknown>; next(type: string, timeoutMs: number): Promise<Record<string, unknown>>; send(m: object): void }> {
+  const { proc, child } = spawnChild(process.execPath, [barePath(), ...args], { ipc: true, env: { ...env, ...nodeOptions(process.env.NODE_OPTIONS, env.NODE_OPTIONS, args[0] === 'leech' && CPU_PROF && PROFILE_PRELOAD) } });
   onCleanup(`bare webtorrent ${child.pid}`, () => child.stop());
   const next = (type: string, timeoutMs: number) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -191,9 +205,11 @@ async function startBare(args: string[]): Promise<{ child: Child; first: Record<
 
 /** Runs one measured transfer: figures of both processes before and after, then checks the bytes. */
 async function measure(seederPid: number, leecherPid: number, fetch: () => Promise<number>, downloaded: string, digest: string): Promise<TransferRun> {
+  const perf = PERF ? spawnChild('perf', ['record', '-q', '-F', '997', '-g', '-p', String(leecherPid), '-o', join(PERF, `leecher-${leecherPid}.perf.data`)]).child : undefined;
   const [l0, s0] = await Promise.all([readProcStats(leecherPid), readProcStats(seederPid)]);
   const ms = await fetch();
   const [l1, s1] = await Promise.all([readProcStats(leecherPid), readProcStats(seederPid)]);
+  await perf?.stop();
   const got = await sha1File(downloaded);
   if (got !== digest) throw new Error(`${downloaded} differs from the source (sha1 ${got}, expected ${digest})`);
   return { ms, leecher: l1, leecherCpuDuring: l1.cpuSeconds - l0.cpuSeconds, seederCpuDuring: s1.cpuSeconds - s0.cpuSeconds };
@@ -276,14 +292,21 @@ async function main(): Promise<void> {
     bitween: { NODE_OPTIONS: NATIVE_RC4_OPTION },
     'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: NATIVE_RC4_OPTION },
     'bitween-rc4js': {},
+    'bitween-b': { NODE_OPTIONS: `${NATIVE_RC4_OPTION} ${B_NODE_OPTIONS ?? ''}` },
   } satisfies Record<string, Record<string, string>>;
   const seeders: Record<string, TorrentNode> = { bitween: a };
-  if (ENCRYPTION) {
-    for (const who of ['bitween-plain', 'bitween-rc4js'] as const) {
-      seeders[who] = await startNode(`benchA-${who}`, false, variants[who]);
-      const again = await shareOn(seeders[who]!, source);
-      if (again.infoHash !== infoHash) throw new Error(`${who}'s seeder made another info-hash (${again.infoHash})`);
-    }
+  // A bare webtorrent seeder with bitween's encryption level (2: RC4 picked) and OpenSSL's RC4: webtorrent's
+  // default level 1 picks plaintext when libtorrent offers both, so the default bare seeder sends in the clear.
+  let bareSeedRc4: Awaited<ReturnType<typeof startBare>> | undefined;
+  if (ENCRYPTION && (!ONLY || ONLY.includes('lt-webtorrent-rc4'))) {
+    bareSeedRc4 = await startBare(['seed', source], { BENCH_BARE_SECURE: '2', NODE_OPTIONS: NATIVE_RC4_OPTION });
+    if (bareSeedRc4.first.infoHash !== infoHash) throw new Error(`the RC4 bare seeder made another info-hash (${String(bareSeedRc4.first.infoHash)})`);
+  }
+  for (const who of [...(ENCRYPTION ? (['bitween-plain', 'bitween-rc4js'] as const) : []), ...(B_NODE_OPTIONS ? (['bitween-b'] as const) : [])]) {
+    if (ONLY && !ONLY.includes(who) && !ONLY.includes(`lt-${who}`)) continue;
+    seeders[who] = await startNode(`benchA-${who}`, false, variants[who]);
+    const again = await shareOn(seeders[who]!, source);
+    if (again.infoHash !== infoHash) throw new Error(`${who}'s seeder made another info-hash (${again.infoHash})`);
   }
 
   // 1. bitween → bitween: a fresh B whose store holds A's loopback address, as the XMPP service would write it,
@@ -350,13 +373,14 @@ async function main(): Promise<void> {
   // 5. a stock libtorrent leecher, fresh per run, fetching the magnet from one seeder: bitween's A (which takes
   // it as a contact: it connects from 127.0.0.1) or the bare webtorrent seeder.
   await storeContactAddress(a, { jid: 'libtorrent@example.test' });
-  if (ENCRYPTION) await storeContactAddress(seeders['bitween-plain']!, { jid: 'libtorrent@example.test' });
-  const viaLibtorrent = (from: 'bitween' | 'bitween-plain' | 'webtorrent') => async (run: number): Promise<TransferRun> => {
+  if (seeders['bitween-plain']) await storeContactAddress(seeders['bitween-plain'], { jid: 'libtorrent@example.test' });
+  const viaLibtorrent = (from: 'bitween' | 'bitween-plain' | 'webtorrent' | 'webtorrent-rc4') => async (run: number): Promise<TransferRun> => {
     const saveDir = join(work, `libtorrent-${from}-${run}`);
     const leech = await startLibtorrentLeecher(30000);
     onCleanup(`libtorrent leecher ${leech.pid}`, () => leech.stop());
-    const seederPid = from === 'webtorrent' ? bareSeed!.child.pid : seeders[from]!.service!.child.pid!;
-    const port = from === 'webtorrent' ? Number(bareSeed!.first.port) : seeders[from]!.port;
+    const bare = from === 'webtorrent' ? bareSeed : from === 'webtorrent-rc4' ? bareSeedRc4 : undefined;
+    const seederPid = bare ? bare.child.pid : seeders[from]!.service!.child.pid!;
+    const port = bare ? Number(bare.first.port) : seeders[from]!.port;
     try {
       let done: Awaited<ReturnType<typeof leech.fetch>> | undefined;
       // The clock runs from libtorrent's first payload byte: before it, libtorrent spends seconds on a uTP attempt
@@ -372,7 +396,7 @@ async function main(): Promise<void> {
     }
   };
 
-  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4js': [], 'lt-bitween': [], 'lt-webtorrent': [], 'lt-bitween-plain': [] };
+  const results: Results = { bitween: [], webtorrent: [], aria2: [], 'bitween-plain': [], 'bitween-rc4js': [], 'lt-bitween': [], 'lt-webtorrent': [], 'lt-bitween-plain': [], 'lt-webtorrent-rc4': [], 'bitween-b': [] };
   const all: [keyof Results, (run: number) => Promise<TransferRun>][] = [
     ['bitween', viaBitween('bitween')],
     ['webtorrent', viaWebtorrent],
@@ -380,7 +404,8 @@ async function main(): Promise<void> {
     ['lt-bitween', viaLibtorrent('bitween')],
     ['lt-webtorrent', viaLibtorrent('webtorrent')],
   ];
-  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4js', viaBitween('bitween-rc4js')], ['lt-bitween-plain', viaLibtorrent('bitween-plain')]);
+  if (ENCRYPTION) all.push(['bitween-plain', viaBitween('bitween-plain')], ['bitween-rc4js', viaBitween('bitween-rc4js')], ['lt-bitween-plain', viaLibtorrent('bitween-plain')], ['lt-webtorrent-rc4', viaLibtorrent('webtorrent-rc4')]);
+  if (B_NODE_OPTIONS) all.push(['bitween-b', viaBitween('bitween-b')]);
   const contenders = all.filter(([who]) => !ONLY || ONLY.includes(who));
   // Interleaved, and each run starts with a different one: drift in the machine's state (other load, page
   // cache, dirty pages) and any cost of going first or last hit all three alike.
@@ -399,7 +424,7 @@ async function main(): Promise<void> {
   printSummary(results, hashMs);
 }
 
-type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4js' | 'lt-bitween' | 'lt-webtorrent' | 'lt-bitween-plain', TransferRun[]>;
+type Results = Record<'bitween' | 'webtorrent' | 'aria2' | 'bitween-plain' | 'bitween-rc4js' | 'lt-bitween' | 'lt-webtorrent' | 'lt-bitween-plain' | 'lt-webtorrent-rc4' | 'bitween-b', TransferRun[]>;
 
 function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bare' | 'bitween', number[]>): void {
   const row = (label: string, runs: TransferRun[]) => {
@@ -419,7 +444,7 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
   };
   const rows = [row('bitween → bitween', results.bitween), row('webtorrent → webtorrent', results.webtorrent), row('aria2 → aria2', results.aria2)];
   const [plain, rc4js] = [row('bitween, encryption off', results['bitween-plain']), row('bitween, RC4 in JavaScript', results['bitween-rc4js'])];
-  const ltRows = [row('libtorrent ← bitween', results['lt-bitween']), row('libtorrent ← webtorrent', results['lt-webtorrent']), row('libtorrent ← bitween, off', results['lt-bitween-plain'])];
+  const ltRows = [row('libtorrent ← bitween', results['lt-bitween']), row('libtorrent ← webtorrent', results['lt-webtorrent']), row('libtorrent ← bitween, off', results['lt-bitween-plain']), row('libtorrent ← webtorrent, RC4', results['lt-webtorrent-rc4'])];
   const head = ['s', 'MB/s', 'peak RSS MiB', 'CPU s', 'CPU s (process)', 'seeder CPU s'];
   const width = (i: number) => Math.max(head[i]!.length, 6);
   const line = (label: string, cells: string[]) => `| ${label.padEnd(24)} | ${cells.map((c, i) => c.padStart(width(i))).join(' | ')} |\n`;
@@ -433,12 +458,22 @@ function printSummary(results: Results, hashMs: Record<'node' | 'prehash' | 'bar
   const perRun = (base: TransferRun[], ours = results.bitween) => ours.map((r, i) => (base[i] ? (base[i]!.ms / r.ms).toFixed(2) : '-')).join(' ');
   if (wt && bw) out.push(`\nbitween / bare webtorrent: ${(bw / wt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results.webtorrent)})\n`);
   if (ar && bw) out.push(`bitween / aria2:           ${(bw / ar).toFixed(2)}×   (per run: ${perRun(results.aria2)})\n`);
-  const [ltBw, ltWt, ltPlain] = ltRows.map((r) => r.mbps) as [number, number, number];
+  const [ltBw, ltWt, ltPlain, ltWtRc4] = ltRows.map((r) => r.mbps) as [number, number, number, number];
   if (ltBw && ltWt) {
     const ciphers = (runs: TransferRun[]) => [...new Set(runs.map((r) => r.encryption))].join('/');
     out.push(`\nserving libtorrent, bitween / bare webtorrent seeder: ${(ltBw / ltWt).toFixed(2)}×   (target ≥ 1.00×; per run: ${perRun(results['lt-webtorrent'], results['lt-bitween'])})\n`);
-    out.push(`  negotiated with libtorrent (default: MSE enabled, RC4 or plaintext, responder picks): bitween ${ciphers(results['lt-bitween'])}, bare webtorrent ${ciphers(results['lt-webtorrent'])}${ltPlain ? `, bitween off ${ciphers(results['lt-bitween-plain'])}` : ''}\n`);
+    out.push(`  negotiated with libtorrent (default: MSE enabled, RC4 or plaintext, responder picks): bitween ${ciphers(results['lt-bitween'])}, bare webtorrent ${ciphers(results['lt-webtorrent'])}${ltPlain ? `, bitween off ${ciphers(results['lt-bitween-plain'])}` : ''}${ltWtRc4 ? `, bare webtorrent at level 2 ${ciphers(results['lt-webtorrent-rc4'])}` : ''}\n`);
     if (ltPlain) out.push(`  bitween with encryption off / bare webtorrent seeder: ${(ltPlain / ltWt).toFixed(2)}×   (per run: ${perRun(results['lt-webtorrent'], results['lt-bitween-plain'])})\n`);
+    if (ltWtRc4) out.push(`  bitween / bare webtorrent seeder at level 2 (both RC4): ${(ltBw / ltWtRc4).toFixed(2)}×   (per run: ${perRun(results['lt-webtorrent-rc4'], results['lt-bitween'])})\n`);
+  }
+  if (results['bitween-b'].length && results.bitween.length) {
+    const b = results['bitween-b'];
+    const cpu = (runs: TransferRun[]) => runs.map((r) => r.leecherCpuDuring.toFixed(2)).join(' ');
+    const rss = (runs: TransferRun[]) => runs.map((r) => (r.leecher.peakRss / MiB).toFixed(0)).join(' ');
+    out.push(`\nA/B, B = NODE_OPTIONS ${B_NODE_OPTIONS}: speed B/A ${(row('', b).mbps / bw).toFixed(2)}× (per run: ${perRun(results.bitween, b)})\n`);
+    out.push(`  leecher CPU s, median A ${median(results.bitween.map((r) => r.leecherCpuDuring)).toFixed(2)}, B ${median(b.map((r) => r.leecherCpuDuring)).toFixed(2)} (per run A: ${cpu(results.bitween)}; B: ${cpu(b)})\n`);
+    out.push(`  leecher peak RSS MiB, median A ${(median(results.bitween.map((r) => r.leecher.peakRss)) / MiB).toFixed(0)}, B ${(median(b.map((r) => r.leecher.peakRss)) / MiB).toFixed(0)} (per run A: ${rss(results.bitween)}; B: ${rss(b)})\n`);
+    out.push(`  seeder CPU s, median A ${median(results.bitween.map((r) => r.seederCpuDuring)).toFixed(2)}, B ${median(b.map((r) => r.seederCpuDuring)).toFixed(2)}\n`);
   }
   if (!Number.isNaN(plain.mbps) && bw) {
     out.push(`\nencryption (OpenSSL's RC4, as pm2 runs it) / off: ${(bw / plain.mbps).toFixed(2)}×   (per run: ${perRun(results['bitween-plain'])})\n`);
