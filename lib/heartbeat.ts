@@ -31,9 +31,9 @@ export function startHeartbeat(
   service: string,
   facts: () => Record<string, unknown> | Promise<Record<string, unknown>>,
   log: Logger,
-): { stop(): Promise<void> } {
+): { beat(): void; stop(): Promise<void> } {
   const startedAt = new Date().toISOString();
-  const beat = async () => {
+  const write = async () => {
     // While Redis is away a beat would only queue up; the key expires and status shows the service down.
     if (redis.status !== 'ready') return;
     try {
@@ -43,12 +43,36 @@ export function startHeartbeat(
       log.debug({ err }, 'heartbeat not written');
     }
   };
-  void beat();
+  // One write at a time (an older one landing last would show older facts), and one more after it when beats
+  // were asked meanwhile.
+  let writing: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const beat = (): void => {
+    if (stopped) return;
+    if (writing) {
+      again = true;
+      return;
+    }
+    writing = write().finally(() => {
+      writing = undefined;
+      if (again) {
+        again = false;
+        beat();
+      }
+    });
+  };
+  beat();
   const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);
   timer.unref();
   return {
+    /** Writes the heartbeat now (facts changed), not at the next interval. */
+    beat,
     async stop() {
       clearInterval(timer);
+      stopped = true;
+      // A write still out would bring the key back after the delete below.
+      await writing;
       // Gone means down at once, not after the TTL; with Redis away the TTL does it.
       if (redis.status === 'ready') await within(redis.del(heartbeatKey(namespace, service)).catch(() => 0), 1000, 0);
     },

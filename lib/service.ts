@@ -18,6 +18,8 @@ export interface ServiceContext {
   log: Logger;
   bus: Bus;
   db: pg.Pool;
+  /** Writes the heartbeat now, when a fact changed that status readers (and tests) should see at once. */
+  beat(): void;
 }
 
 export interface RunningService {
@@ -71,7 +73,7 @@ export async function runService(
   const db = openPool(config.databaseUrl);
   const bus = new Bus({ redisUrl: config.redisUrl, namespace: config.namespace, service: name, log });
   let running: RunningService | undefined;
-  let heartbeat: { stop(): Promise<void> } | undefined;
+  let heartbeat: { beat(): void; stop(): Promise<void> } | undefined;
 
   // Signals, the `exit` topic and fatal errors (uncaught exceptions, unhandled rejections) all end here.
   // A signal may come while start-up is still running: let start-up finish (it stops at the next step),
@@ -95,7 +97,7 @@ export async function runService(
   starting = (async () => {
     await waitForSchema(db, config, log, () => stopping);
     if (stopping) return;
-    running = await start({ config, log, bus, db });
+    running = await start({ config, log, bus, db, beat: () => heartbeat?.beat() });
     if (stopping) return;
     // Stopped for good: under pm2, EXIT_STOPPED; elsewhere nothing would restart the process, so it ends as a
     // signal ends it, with 0.

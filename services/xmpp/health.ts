@@ -1,10 +1,12 @@
 // What bitween-xmpp says of itself in its heartbeat (`bitween status`, the dashboard): the login's state
-// as health, the contacts online out of all, and the subscription requests waiting for `add_contact`.
+// as health, the contacts online out of all, the subscription requests waiting for `add_contact`, and what
+// the account item carries of ours (publish.ts's PublishFacts).
 import type pg from 'pg';
 import { contactCounts } from '../../lib/store/contacts.js';
 import { degraded, healthy, type Health } from '../../lib/status.js';
 import { within } from '../../lib/within.js';
 import type { ConnectionState } from './connection.js';
+import type { PublishFacts } from './publish.js';
 
 export const NO_ACCOUNT: Health = degraded(
   'no account',
@@ -35,7 +37,7 @@ const COUNTS_WAIT_MS = 1000;
 type Counts = Awaited<ReturnType<typeof contactCounts>>;
 
 /** The heartbeat's facts; the counts come from the store, the last known ones while it does not answer. */
-export function xmppFacts(db: pg.Pool, state: () => ConnectionState, account: string): () => Promise<Record<string, unknown>> {
+export function xmppFacts(db: pg.Pool, state: () => ConnectionState, account: string, publish: PublishFacts): () => Promise<Record<string, unknown>> {
   let counts: Counts | null = null;
   return async () => {
     counts = await within(contactCounts(db).catch(() => counts), COUNTS_WAIT_MS, counts);
@@ -46,6 +48,8 @@ export function xmppFacts(db: pg.Pool, state: () => ConnectionState, account: st
       server: s.server,
       contacts: counts && { online: counts.online, total: counts.total },
       pendingRequests: counts?.pendingRequests ?? null,
+      published: publish.published,
+      publishes: publish.publishes,
       lastError: s.lastError,
       lastErrorAt: s.lastErrorAt,
       health: xmppHealth(s, account),

@@ -86,7 +86,7 @@ class XmppHandlers {
   // publish_shares (INTERFACE.md §2), and answering both published every change twice.
 }
 
-async function start({ config, log, bus, db }: ServiceContext) {
+async function start({ config, log, bus, db, beat }: ServiceContext) {
   if (!config.jid || !config.password) {
     const missing = [!config.jid && 'BITWEEN_JID', !config.password && 'BITWEEN_PASSWORD'].filter(Boolean).join(' and ');
     log.warn(`no XMPP account configured (${missing} not set): set it and restart bitween-xmpp; waiting idle`);
@@ -109,6 +109,7 @@ async function start({ config, log, bus, db }: ServiceContext) {
     allowLoopback: config.allowLoopback,
     // A refusal comes back after the request that caused it has returned: report it on the bus all the same.
     onError: (err) => void bus.publishError('publish_shares', err, ''),
+    onFacts: beat,
   });
   const roster = new Roster({
     conn,
@@ -144,7 +145,10 @@ async function start({ config, log, bus, db }: ServiceContext) {
   // Every login: roster first (the server forwards subscription stanzas only after it), then presence with
   // caps (contacts' items follow), then learn our account's other resources and publish.
   let session = 0;
+  // The connection's phase is a heartbeat fact: status readers see a login or a lost session at once.
+  conn.on('offline', beat);
   conn.on('online', () => {
+    beat();
     const mine = ++session;
     void (async () => {
       try {
@@ -160,13 +164,13 @@ async function start({ config, log, bus, db }: ServiceContext) {
   conn.start();
 
   const addressTimer = setInterval(() => {
-    publisher.request('address check').catch((err) => log.warn({ err: errorMessage(err) }, 'republish after address check failed'));
+    publisher.request('address check', false, true).catch((err) => log.warn({ err: errorMessage(err) }, 'republish after address check failed'));
   }, ADDRESS_CHECK_MS);
   addressTimer.unref();
 
   return {
     handlers: new XmppHandlers(publisher, roster, addresses),
-    facts: xmppFacts(db, () => conn.state, conn.bare),
+    facts: xmppFacts(db, () => conn.state, conn.bare, publisher.facts),
     // Phase 1: contacts marked offline in the store (no presence reaches a stopped node: `bitween contacts`
     // must not show the last view as live), then contacts see this resource without shares, then
     // unavailable, then the session ends.

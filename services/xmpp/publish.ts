@@ -43,6 +43,23 @@ export interface PublisherOptions {
   allowLoopback: boolean;
   /** A publish the server refused after its request returned: reported and logged there; the next request tries again. */
   onError: (err: Error) => void;
+  /** `facts` changed (a publish answered, failed or skipped): the heartbeat shows it without waiting for its next beat. */
+  onFacts?: () => void;
+}
+
+/** What the publisher says of itself in the heartbeat (services/xmpp/health.ts): `bitween status`, the dashboard, tests. */
+export interface PublishFacts {
+  /**
+   * Our entry as the account item carries it, as far as this node knows: the counts of its last publish the
+   * server answered, or of the entry a login found there already as it would publish it; `at` is when this node
+   * learned so. Null until then.
+   */
+  published: { shares: number; addresses: number; at: string } | null;
+  /**
+   * Since start: publishes sent, requests that found our entry unchanged so sent nothing (the periodic address
+   * check not counted), publishes that failed.
+   */
+  publishes: { sent: number; unchanged: number; failed: number };
 }
 
 /** Publishes sent but not yet answered by the server; the next waits while this many are out. */
@@ -83,6 +100,8 @@ export class Publisher {
   private queued = false;
   /** Someone asked for this publish (login, `publish_shares`): its outcome is logged even when nothing changed. */
   private queuedAsked = false;
+  /** A request other than the periodic check is behind this publish: counted in `facts` when nothing changed. */
+  private queuedCounted = false;
   private queuedReason = '';
   /** The burst timer: set while requests wait for a pause. */
   private timer: NodeJS.Timeout | undefined;
@@ -92,6 +111,7 @@ export class Publisher {
   private readonly unanswered = new Set<Promise<void>>();
   /** Counts main-item publishes, so that only the newest retries after reconfiguring a node. */
   private generation = 0;
+  readonly facts: PublishFacts = { published: null, publishes: { sent: 0, unchanged: 0, failed: 0 } };
 
   constructor(private readonly o: PublisherOptions) {
     this.log = o.log.child({ component: 'publish' });
@@ -149,12 +169,14 @@ export class Publisher {
   /**
    * Publishes what the store says now, at once or after the burst this request is part of (see the top of
    * this file). `asked`: someone asked (login, `publish_shares`), so the outcome is logged even when nothing
-   * changed. Resolves at once: a failure is reported through onError (a bus handler must not wait for a
-   * burst to end).
+   * changed. `poll`: the periodic check, not counted as a request in `facts` when it finds nothing changed
+   * (that would count up twice a minute). Resolves at once: a failure is reported through onError (a bus
+   * handler must not wait for a burst to end).
    */
-  request(reason: string, asked = false): Promise<void> {
+  request(reason: string, asked = false, poll = false): Promise<void> {
     if (!this.o.conn.online || this.withdrawn) return Promise.resolve(); // the next login publishes
     this.queuedAsked ||= asked;
+    this.queuedCounted ||= !poll;
     this.queuedReason ||= reason;
     const now = performance.now();
     const quiet = now - this.lastRequestAt >= QUIET_MS;
@@ -179,11 +201,12 @@ export class Publisher {
     this.queued = true;
     this.chain = this.chain
       .then(() => {
-        const { queuedReason: reason, queuedAsked: asked } = this;
+        const { queuedReason: reason, queuedAsked: asked, queuedCounted: counted } = this;
         this.queued = false;
         this.queuedReason = '';
         this.queuedAsked = false;
-        return this.publishNow(reason, asked);
+        this.queuedCounted = false;
+        return this.publishNow(reason, asked, counted);
       })
       .catch((err: unknown) => {
         this.o.onError(new Error(`publishing the shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`));
@@ -204,7 +227,7 @@ export class Publisher {
     return out;
   }
 
-  private async publishNow(reason: string, asked: boolean): Promise<void> {
+  private async publishNow(reason: string, asked: boolean, counted: boolean): Promise<void> {
     while (this.unanswered.size >= MAX_UNANSWERED) await Promise.race(this.unanswered);
     if (!this.o.conn.online || this.withdrawn) return;
     const started = performance.now();
@@ -216,6 +239,11 @@ export class Publisher {
       const line = { reason, shares: shares.length, addresses: addresses.length };
       if (asked) this.log.info(line, 'shares unchanged: not published');
       else this.log.debug(line, 'shares unchanged: not published');
+      // A login that found our entry already there (nothing of ours out): that is what the item carries.
+      const found = this.facts.published === null && this.unanswered.size === 0;
+      if (found) this.facts.published = this.entry(shares.length, addresses.length);
+      if (counted) this.facts.publishes.unchanged++;
+      if (found || counted) this.o.onFacts?.();
       return;
     }
     const planned = performance.now();
@@ -229,10 +257,14 @@ export class Publisher {
     for (const [i, page] of plan.pages.entries()) await this.publishItem(pageNode(this.resource, i + 1), page);
     this.lastOwn = own;
     if (own !== undefined) this.echoes = [...this.echoes, own].slice(-MAX_ECHOES);
+    this.facts.publishes.sent++;
     const answered = this.publishItem(NODE_SHARES, plan.main, ++this.generation)
       .then(() => this.deletePagesAbove(plan.pages.length))
       .then(
-        () =>
+        () => {
+          // Answers come in the order sent: the last one answered is what the item carries.
+          this.facts.published = this.entry(shares.length, addresses.length);
+          this.o.onFacts?.();
           this.log.info(
             {
               reason,
@@ -245,10 +277,13 @@ export class Publisher {
               planMs: +(planned - read).toFixed(1),
             },
             'shares published',
-          ),
+          );
+        },
         (err: unknown) => {
           if (this.lastOwn === own) this.lastOwn = undefined; // the next request publishes again
           this.echoes = this.echoes.filter((e) => e !== own);
+          this.facts.publishes.failed++;
+          this.o.onFacts?.();
           const error = new Error(`publishing ${shares.length} shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`);
           this.o.onError(error);
         },
@@ -256,6 +291,10 @@ export class Publisher {
       .finally(() => this.unanswered.delete(answered));
     this.unanswered.add(answered);
     if (serial) await answered;
+  }
+
+  private entry(shares: number, addresses: number): PublishFacts['published'] {
+    return { shares, addresses, at: new Date().toISOString() };
   }
 
   /** Resolves once every publish sent so far has its answer (those settle, never reject). */

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { client, xml, type Client, type Element } from '@xmpp/client';
 import { setState } from '../../lib/store/state.js';
 import { fixIncomingData } from '../../services/xmpp/connection.js';
+import type { PublishFacts } from '../../services/xmpp/publish.js';
 import type { Prosody } from '../fixtures/prosody.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { REDIS_URL, TestBus, newNamespace } from './bus.js';
+import { waitForHeartbeat } from './heartbeat.js';
 import { startService, type ServiceProcess } from './process.js';
 
 export const NS_SHARES = 'https://xmpp.kwoh.de/protocol/shares';
@@ -95,6 +97,11 @@ export function randomHash(): string {
   return randomBytes(20).toString('hex');
 }
 
+/** The xmpp service's heartbeat facts that tests wait on (services/xmpp/health.ts). */
+export interface XmppFacts extends PublishFacts {
+  connection: string;
+}
+
 export interface XmppNode {
   user: string;
   password: string;
@@ -105,8 +112,13 @@ export interface XmppNode {
   namespace: string;
   proc: ServiceProcess | undefined;
   env: Record<string, string>;
-  /** Starts (or restarts) the xmpp service; resolves once it published after login. */
+  /** Starts (or restarts) the xmpp service; resolves once it published after login (or found its entry there). */
   start(extraEnv?: Record<string, string>): Promise<ServiceProcess>;
+  /**
+   * Waits until the running service's heartbeat (written at once after each publish's outcome) has facts
+   * that satisfy `ok`; fails at once if the process exits.
+   */
+  waitForFacts(ok: (f: XmppFacts) => boolean, timeoutMs?: number): Promise<XmppFacts>;
   stop(): Promise<number | string | undefined>;
   /** Inserts own shares straight into `torrents`, as the torrent service would. */
   addShares(shares: { infoHash: string; name: string; size: number }[]): Promise<void>;
@@ -151,10 +163,24 @@ export async function createXmppNode(prosody: Prosody, user: string, options: { 
     async start(extraEnv = {}) {
       const proc = startService('xmpp', { ...node.env, ...extraEnv });
       node.proc = proc;
-      await proc.waitForLine(/bitween-xmpp ready/, 20000);
       // Published, or found already published as it is (a restart with nothing changed publishes nothing).
-      await proc.waitForLine(/"shares published"|"shares unchanged|no XMPP account/, 20000);
+      await node.waitForFacts((f) => f.published !== null || f.connection === 'no account', 20000);
       return proc;
+    },
+    async waitForFacts(ok, timeoutMs = 15000) {
+      const proc = node.proc;
+      if (!proc) throw new Error('the xmpp service is not running');
+      const pid = proc.child.pid;
+      let done = false;
+      const exited = proc.exited.then((code) => {
+        if (!done) throw new Error(`xmpp (pid ${pid}) exited (${code}) while a test waited on its heartbeat; output:\n${proc.output.slice(-15).join('\n')}`);
+      });
+      try {
+        const hb = await Promise.race([waitForHeartbeat(bus.pub, namespace, 'xmpp', (h) => h.pid === pid && ok(h.facts as unknown as XmppFacts), timeoutMs), exited]);
+        return hb!.facts as unknown as XmppFacts;
+      } finally {
+        done = true;
+      }
     },
     async stop() {
       const proc = node.proc;
