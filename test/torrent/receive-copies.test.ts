@@ -2,9 +2,8 @@
 // through patch-package; issue 14.6). Unpatched, every received byte was copied twice in JavaScript besides the
 // decryption: bittorrent-protocol joined each socket chunk with the leftover of the one before (nearly always a
 // few bytes of the next message) into a fresh zero-filled buffer, and torrent-piece kept each block as a view
-// of that buffer until the piece was complete, then joined the blocks into another fresh buffer. The views held
-// whole received buffers alive past the young generation's collections, so 1 GiB downloaded in 1 MiB pieces
-// drove V8 into repeated full (mark-compact) collections. Patched:
+// of that buffer until the piece was complete (holding whole received buffers alive that long), then joined the
+// blocks into another fresh buffer. Patched (bench/README.md: a quarter less leecher CPU per GiB, median):
 //   - bittorrent-protocol keeps received chunks apart and copies a message out only when it spans two of them;
 //   - torrent-piece copies each block into the piece's buffer as it arrives, and that buffer is the piece.
 // A real Wire (webtorrent's peer connection) is fed the bytes a seeder sends, cut at awkward places; a real
