@@ -11,6 +11,7 @@ import { RELAYED_TOPICS } from '../../services/web/relay.js';
 import { startProsody, type Prosody } from '../fixtures/prosody.js';
 import { REDIS_URL, newNamespace } from '../helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { startServiceReady, type ServiceProcess } from '../helpers/process.js';
 import { startWeb, type WebService } from '../helpers/web.js';
 
@@ -122,7 +123,9 @@ export async function startFuzzNode(options: { logLevel?: string; env?: Record<s
       procs[name] = await startServiceReady(name, env, { nodeArgs: options.nodeArgs?.[name] });
       cleanups.push(() => procs[name].stop());
     }
-    await procs.xmpp.waitForLine(/"shares published"/, 30000);
+    // Logged in and published (its heartbeat says so at once, whatever the log level).
+    const xmppPid = procs.xmpp.child.pid;
+    await waitForHeartbeat(pub, namespace, 'xmpp', (hb) => hb.pid === xmppPid && hb.facts.published != null, 30000);
     const web = await startWeb(env, { nodeArgs: options.nodeArgs?.web });
     procs.web = web.service;
     cleanups.push(() => web.service.stop());
