@@ -75,6 +75,8 @@ export interface ConnectionState {
   /** The last failure in words, kept after the next login as history. */
   lastError: string | null;
   lastErrorAt: string | null;
+  /** Sessions since start: more than the server restarts you know of means the connection flaps. */
+  logins: number;
 }
 
 export interface XmppConnection {
@@ -88,6 +90,7 @@ export class XmppConnection extends EventEmitter {
   readonly bare: string;
   private readonly log: Logger;
   private attempts = 0;
+  private logins = 0;
   private stopped = false;
   /** Set from a lost connection until the next login: one warning per outage, not one per attempt. */
   private down = true;
@@ -128,6 +131,7 @@ export class XmppConnection extends EventEmitter {
     this.client.on('connecting', () => (this.refusedAttempt = false));
     this.client.on('online', (me: JID) => {
       this.attempts = 0;
+      this.logins++;
       this.down = false;
       this.phase = 'online';
       this.client.reconnect.delay = FIRST_DELAY_MS;
@@ -168,6 +172,7 @@ export class XmppConnection extends EventEmitter {
       server: this.server,
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
+      logins: this.logins,
     };
   }
 

@@ -46,6 +46,7 @@ export function xmppFacts(db: pg.Pool, state: () => ConnectionState, account: st
       connection: s.phase,
       jid: s.jid,
       server: s.server,
+      logins: s.logins,
       contacts: counts && { online: counts.online, total: counts.total },
       pendingRequests: counts?.pendingRequests ?? null,
       published: publish.published,

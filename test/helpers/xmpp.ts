@@ -100,6 +100,8 @@ export function randomHash(): string {
 /** The xmpp service's heartbeat facts that tests wait on (services/xmpp/health.ts). */
 export interface XmppFacts extends PublishFacts {
   connection: string;
+  /** Sessions since the service started. */
+  logins: number;
 }
 
 export interface XmppNode {

@@ -59,7 +59,7 @@ test('nat: mapped, off, searching and waiting are up; no router and retrying are
 });
 
 test('xmpp: only a session that is up is up; connecting, auth failed and login refused say why', () => {
-  const base = { jid: null, server: 'xmpp://127.0.0.1:5222', lastError: null, lastErrorAt: null };
+  const base = { jid: null, server: 'xmpp://127.0.0.1:5222', lastError: null, lastErrorAt: null, logins: 0 };
   assert.deepEqual(xmppHealth({ ...base, phase: 'online', jid: 'a@example.org/laptop' }, 'a@example.org'), { state: 'up', summary: 'online as a@example.org/laptop', reason: null });
   assert.deepEqual(xmppHealth({ ...base, phase: 'connecting' }, 'a@example.org'), { state: 'degraded', summary: 'connecting', reason: 'logging in to xmpp://127.0.0.1:5222' });
   assert.equal(
