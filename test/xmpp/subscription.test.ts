@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { getContact, listContactShares } from '../../lib/store/contacts.js';
 import { startProsody, type Prosody } from '../fixtures/prosody.js';
 import { TestBus } from '../helpers/bus.js';
+import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { startService } from '../helpers/process.js';
 import { createXmppNode, randomHash, waitForOutput, type XmppNode } from '../helpers/xmpp.js';
 
@@ -150,12 +151,15 @@ describe('xmpp: STARTTLS', () => {
   });
 
   test('a certificate that does not verify stops the login; there is no fallback to plain text', async () => {
-    const proc = startService('xmpp', { ...frank.env, BITWEEN_NAMESPACE: `${frank.namespace}tls` });
+    const namespace = `${frank.namespace}tls`;
+    const proc = startService('xmpp', { ...frank.env, BITWEEN_NAMESPACE: namespace });
     try {
       await proc.waitForLine(/bitween-xmpp ready/); // (a SIGTERM before that races lib/service.ts's start)
       const line = await waitForOutput(proc, /TLS certificate did not verify/, 0);
       assert.match(line, /NODE_EXTRA_CA_CERTS/);
-      assert.equal(proc.output.filter((l) => l.includes('XMPP online')).length, 0);
+      // what `bitween status` shows: refused, never logged in
+      const hb = await waitForHeartbeat(frank.bus.pub, namespace, 'xmpp', (h) => h.pid === proc.child.pid && h.facts.connection === 'login refused', 10000);
+      assert.equal(hb.facts.logins, 0);
       assert.equal(await proc.stop(), 0);
     } finally {
       await proc.kill9();
