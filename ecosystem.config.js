@@ -55,22 +55,37 @@ const common = {
 };
 
 /**
- * V8 options of the services that idle nearly always (nat, web), measured with bench/idle-memory.ts: a young
- * generation of 1 MiB semi-spaces instead of up to 16 (V8 grows it while modules load and keeps it), and no V8
- * background threads (GC and compilation on the main thread; their buffers and malloc arenas stay unused):
- * −2 to −16 MiB RSS each. Not for torrent: 1 MiB semi-spaces cost its transfer half its speed (256 MiB over
- * loopback: 0.37× instead of 0.64× of bare webtorrent, leecher CPU 3.0 instead of 1.7 s); not for xmpp, whose
- * ingest of contacts' lists is as allocation-heavy and was not measured with them (bench/README.md, Memory).
+ * V8 options, measured with bench/fuzz-memory.ts (10,000 hostile payloads per service), bench/idle-memory.ts and
+ * bench/xmpp-ingest.ts (bench/README.md, Memory under hostile load):
+ * - `--heap-growing-percent=20`: after each full collection V8 lets the old generation grow to 1.2× what was
+ *   live, instead of up to 4× while the process allocates fast. Under a flood of bad payloads that factor, not
+ *   retained objects, made the peak (xmpp 1.56–1.60×, nat 1.70× of RSS at rest; with it ≤ 1.33×).
+ * - a young generation of 2 MiB semi-spaces (xmpp) or 1 MiB (nat, web) instead of up to 16, which V8 grows
+ *   under load and keeps while idle (xmpp 1.55× after a minute of idle; with it ≤ 1.04×).
+ * - `--single-threaded` (nat, web, which idle nearly always): no V8 background threads (their buffers and malloc
+ *   arenas stay unused): −2 to −16 MiB each at rest.
+ * xmpp's ingest of 100,000 contacts' shares takes as long with them (Prosody is the limit), +0.2–0.4 CPU-s.
+ * Not for torrent: both flags halve a transfer's speed (256 MiB over loopback, interleaved: 0.43–0.67× with
+ * leecher CPU +55–100 %); it keeps V8's defaults (bench/README.md says what that costs under a flood).
  */
-const IDLE_SERVICE_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded'];
+const XMPP_NODE_ARGS = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
+const IDLE_SERVICE_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded', '--heap-growing-percent=20'];
+
+/** node's own options per service (V8 flags that NODE_OPTIONS does not take). */
+const NODE_ARGS = {
+  // Peer-wire encryption (MSE/PE) is RC4, which OpenSSL 3 keeps in its legacy provider: with it webtorrent uses
+  // OpenSSL's RC4 instead of a JavaScript one (256 MiB over loopback: 145 instead of 119 MB/s, bench/README.md).
+  torrent: ['--openssl-legacy-provider'],
+  xmpp: XMPP_NODE_ARGS,
+  nat: IDLE_SERVICE_NODE_ARGS,
+  web: IDLE_SERVICE_NODE_ARGS,
+};
 
 export const apps = SERVICES.map((service) => ({
   ...common,
   name: appName(service),
   script: `dist/services/${service}/index.js`,
-  // Peer-wire encryption (MSE/PE) is RC4, which OpenSSL 3 keeps in its legacy provider: with it webtorrent uses
-  // OpenSSL's RC4 instead of a JavaScript one (256 MiB over loopback: 145 instead of 119 MB/s, bench/README.md).
-  node_args: service === 'torrent' ? ['--openssl-legacy-provider'] : service === 'nat' || service === 'web' ? IDLE_SERVICE_NODE_ARGS : [],
+  node_args: NODE_ARGS[service],
 }));
 
 export default { apps };
