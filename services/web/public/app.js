@@ -286,9 +286,20 @@
     $('torrents-empty').hidden = torrents.size > 0;
   }
 
+  /** Reads of the list started so far, and pause / resume answers newer than some of them (hash → answer). */
+  let listReads = 0;
+  const pauseAnswers = new Map();
+
   async function loadTorrents() {
+    const read = ++listReads;
     const list = await api('GET', '/api/torrents');
     torrents = new Map(list.map((t) => [t.infoHash, t]));
+    // A list read before a torrent_paused / torrent_resumed answer came may still show the old state: the answer
+    // wins over it; a list read after the answer is the newer word.
+    for (const [hash, answer] of pauseAnswers) {
+      if (answer.afterRead < read) pauseAnswers.delete(hash);
+      else if (torrents.has(hash)) torrents.get(hash).paused = answer.paused;
+    }
     for (const hash of live.keys()) if (!torrents.has(hash)) live.delete(hash);
     renderTorrents();
   }
@@ -377,7 +388,10 @@
     const hash = event.topic === 'error' ? event.report?.info_hash : event.args[0];
     if (typeof hash !== 'string' || !toggling.delete(hash)) return;
     const t = torrents.get(hash);
-    if (t && event.topic !== 'error') t.paused = event.topic === 'torrent_paused';
+    if (t && event.topic !== 'error') {
+      t.paused = event.topic === 'torrent_paused';
+      pauseAnswers.set(hash, { paused: t.paused, afterRead: listReads });
+    }
     if (t) updateTorrentRow(t);
   }
 
@@ -708,16 +722,21 @@
   };
   const due = new Set();
   let flushing;
+  /** The loads of the flush in progress (resolved when none is). */
+  let loading = Promise.resolve();
   /** Coalesces reloads: a burst of events costs one request per list. */
   function schedule(...lists) {
     for (const l of lists) due.add(l);
-    flushing ??= new Promise((resolve) => setTimeout(resolve, 50)).then(async () => {
+    // A flush starts only after the one before it has been applied: otherwise a slow answer read before a
+    // change (e.g. the list still saying paused) could land after the answer read after it, and win.
+    flushing ??= new Promise((resolve) => setTimeout(resolve, 50)).then(() => loading).then(() => {
       const now = [...due];
       due.clear();
       flushing = undefined;
-      await Promise.all(now.map((l) => loaders[l]().catch((err) => {
+      loading = Promise.all(now.map((l) => loaders[l]().catch((err) => {
         if (!(err instanceof Unauthorized)) say(`could not load ${l}: ${err.message}`);
       })));
+      return loading;
     });
     return flushing;
   }
