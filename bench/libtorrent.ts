@@ -3,6 +3,7 @@
 // so /proc still has its figures, stopped by its pid.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { followJsonEvents } from '../test/helpers/json-events.js';
 import { SYSTEM_PYTHON } from '../test/helpers/libtorrent.js';
 import type { Child } from './child.js';
 
@@ -26,43 +27,12 @@ export async function startLibtorrentLeecher(timeoutMs: number): Promise<Libtorr
   const proc = spawn(SYSTEM_PYTHON, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
   if (proc.pid === undefined) throw new Error(`cannot start ${SYSTEM_PYTHON}: is python3-libtorrent installed?`);
   const output: string[] = [];
-  const events: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  let partial = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as Record<string, unknown>);
-    for (const w of waiters) w();
-  });
   proc.stderr!.on('data', (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean)));
   proc.stdin!.on('error', () => {}); // EPIPE if it died: its exit says more
-  let gone = false;
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      gone = true;
-      for (const w of waiters) w();
-      resolve(code ?? signal ?? -1);
-    }),
-  );
-  const next = (event: string, ms: number) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const check = () => {
-        const hit = events.find((e) => e.event === event);
-        if (hit) return finish(() => resolve(hit));
-        if (gone) finish(() => reject(new Error(`libtorrent leecher exited before ${event}: ${output.slice(-5).join(' | ')}`)));
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`libtorrent leecher sent no ${event} in ${ms} ms: ${output.slice(-5).join(' | ')}`))), ms);
-      const finish = (then: () => void) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        then();
-      };
-      waiters.add(check);
-      check();
-    });
+  const { exited, exitCode, waitFor } = followJsonEvents(proc, 'libtorrent leecher', () => output.slice(-5).join(' | '));
+  const next = (event: string, ms: number) => waitFor([event], ms);
   const stop = async () => {
-    if (gone) return;
+    if (exitCode() !== undefined) return;
     proc.stdin!.end();
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
