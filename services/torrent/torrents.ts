@@ -824,7 +824,8 @@ export class Torrents {
     const torrent = this.attach(entry, seedOptions(entry, null));
     this.idle.touch(entry.infoHash);
     this.ctx.log.debug({ infoHash: entry.infoHash }, 'woke a dormant torrent for a peer');
-    return (await whenReadyOrGone(torrent)) && entry.torrent === torrent ? torrent : null;
+    const ready = await whenReady(torrent).then(() => true, () => false);
+    return ready && entry.torrent === torrent ? torrent : null;
   }
 
   /** Takes complete torrents that had no peer for `afterMs` out of webtorrent; their totals stay with the entry. */
@@ -942,34 +943,23 @@ function decodeInfo(torrentFile: Buffer): unknown {
   return (bencode.decode(torrentFile) as { info?: unknown }).info;
 }
 
+/** Resolves once the torrent is ready; rejects when it fails or is destroyed first (never waits for ever). */
 function whenReady(torrent: Torrent): Promise<void> {
   return new Promise((resolve, reject) => {
     if (torrent.ready) return resolve();
-    const onError = (err: Error) => reject(err);
-    torrent.once('error', onError);
-    torrent.once('ready', () => {
-      torrent.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-/** Whether the torrent became ready (false: it failed or was destroyed first). */
-function whenReadyOrGone(torrent: Torrent): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (torrent.ready) return resolve(true);
-    if (torrent.destroyed) return resolve(false);
-    const settle = (ok: boolean) => () => {
+    if (torrent.destroyed) return reject(new Error('the torrent was closed before it was ready'));
+    const settle = (done: () => void) => () => {
       torrent.off('ready', onReady);
-      torrent.off('error', onGone);
-      torrent.off('close', onGone);
-      resolve(ok);
+      torrent.off('error', onError);
+      torrent.off('close', onClose);
+      done();
     };
-    const onReady = settle(true);
-    const onGone = settle(false);
+    const onReady = settle(resolve);
+    const onError = (err: Error) => settle(() => reject(err))();
+    const onClose = settle(() => reject(new Error('the torrent was closed before it was ready')));
     torrent.once('ready', onReady);
-    torrent.once('error', onGone);
-    torrent.once('close', onGone);
+    torrent.once('error', onError);
+    torrent.once('close', onClose);
   });
 }
 
