@@ -44,7 +44,7 @@ export interface PublisherOptions {
   /** A publish the server refused after its request returned: reported and logged there; the next request tries again. */
   onError: (err: Error) => void;
   /** `facts` changed (a publish answered, failed or skipped): the heartbeat shows it without waiting for its next beat. */
-  onFacts?: () => void;
+  onFacts: () => void;
 }
 
 /** What the publisher says of itself in the heartbeat (services/xmpp/health.ts): `bitween status`, the dashboard, tests. */
@@ -243,7 +243,7 @@ export class Publisher {
       const found = this.facts.published === null && this.unanswered.size === 0;
       if (found) this.facts.published = this.entry(shares.length, addresses.length);
       if (counted) this.facts.publishes.unchanged++;
-      if (found || counted) this.o.onFacts?.();
+      if (found || counted) this.o.onFacts();
       return;
     }
     const planned = performance.now();
@@ -264,7 +264,7 @@ export class Publisher {
         () => {
           // Answers come in the order sent: the last one answered is what the item carries.
           this.facts.published = this.entry(shares.length, addresses.length);
-          this.o.onFacts?.();
+          this.o.onFacts();
           this.log.info(
             {
               reason,
@@ -283,7 +283,7 @@ export class Publisher {
           if (this.lastOwn === own) this.lastOwn = undefined; // the next request publishes again
           this.echoes = this.echoes.filter((e) => e !== own);
           this.facts.publishes.failed++;
-          this.o.onFacts?.();
+          this.o.onFacts();
           const error = new Error(`publishing ${shares.length} shares failed: ${errorMessage(err)}; the next change or publish_shares tries again`);
           this.o.onError(error);
         },
