@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { BadInputError, BitweenError, BusyError, MAX_REPORT_PAYLOAD_BYTES, TooDeepError, TooLargeError, buildErrorReport, errorMessage, type ErrorReport } from './errors.js';
 import type { Logger } from './log.js';
+import { noteRefusal } from './flood.js';
 import { Subscriber } from './subscriber.js';
 import { within } from './within.js';
 
@@ -41,12 +42,20 @@ export const MAX_PAYLOAD_DEPTH = 32;
 
 /**
  * Messages waiting their turn (received, not yet handled) are held whole: without a bound a flood of 10,000
- * payloads of 64 KiB could hold 640 MiB. Past this many bytes waiting (each message counted as its payload
- * plus QUEUED_MESSAGE_COST for its closure, promise and decoded text), a new message is refused unhandled
- * with E_BUSY (reported like any refusal). 4 MiB is 64 payloads at the size limit or ~4,000 small requests, and
- * keeps a flood's peak within what bench:fuzz allows (1.5× a service's RSS at rest, ~70 MiB).
+ * payloads of 64 KiB could hold 640 MiB. Past MAX_QUEUED_BYTES waiting (each message counted as its payload
+ * plus QUEUED_MESSAGE_COST for its closure, promise and decoded text) or MAX_QUEUED_MESSAGES, a new message is
+ * refused unhandled with E_BUSY (reported like any refusal). 1 MiB is 16 payloads at the size limit.
+ *
+ * Both bounds are for the peak under a flood: whatever waits survives V8's young-generation collections and is
+ * promoted, and that survival is what makes V8 grow its heap. Torrent service, 10,000 fuzzed payloads (the
+ * flood of bench:fuzz), peak RSS over RSS at rest: with 4 MiB alone ~4,000 small payloads could wait, 1.54–1.86×;
+ * 4 MiB and 256 messages 1.38–1.47×; with semi-spaces of 8 MiB (ecosystem.config.js) 4 MiB and 256 messages
+ * 1.46×, 1 MiB and 256 messages 1.26–1.33×, and fewer refused (E_BUSY 1,000–1,700 of 10,000 instead of 3,000:
+ * less garbage, handled faster). A sender that waits for each answer (the CLI, the dashboard) never meets
+ * either bound.
  */
-export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+export const MAX_QUEUED_BYTES = 1024 * 1024;
+export const MAX_QUEUED_MESSAGES = 256;
 const QUEUED_MESSAGE_COST = 1024;
 
 /** The refusal of a payload of `bytes` (UTF-8) over MAX_PAYLOAD_BYTES; undefined when it is within. */
@@ -146,8 +155,9 @@ export class Bus {
   private readonly handlers = new Map<string, { fn: Handler; immediate: boolean }>();
   /** Messages are handled one at a time, in order, like the thesis's queue (except `immediate` topics). */
   private queue: Promise<void> = Promise.resolve();
-  /** What waits in `queue` (MAX_QUEUED_BYTES), and how many were refused since it was last empty. */
+  /** What waits in `queue` (MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES), and how many were refused since it was last empty. */
   private queuedBytes = 0;
+  private queuedMessages = 0;
   private refusedBusy = 0;
   private closing: Promise<void> | undefined;
 
@@ -203,6 +213,7 @@ export class Bus {
 
   /** publishError for a payload of which only a head was kept (`payloadBytes`: the size received). */
   private async report(topic: string, err: unknown, payload: string, infoHash?: string, payloadBytes?: number): Promise<void> {
+    noteRefusal();
     const report: ErrorReport = buildErrorReport({ service: this.service, topic, err, payload, payloadBytes, infoHash });
     const fields = { topic, code: report.code, infoHash, payload: report.payload.slice(0, 200) };
     if (err instanceof BitweenError) this.log.warn(fields, `${topic}: ${report.error}`);
@@ -255,11 +266,11 @@ export class Bus {
     const entry = this.handlers.get(topic);
     if (!channel.startsWith(`${this.namespace}:`) || !entry) return;
     const cost = QUEUED_MESSAGE_COST + payload.length;
-    if (!entry.immediate && this.queuedBytes + cost > MAX_QUEUED_BYTES) {
+    if (!entry.immediate && (this.queuedBytes + cost > MAX_QUEUED_BYTES || this.queuedMessages >= MAX_QUEUED_MESSAGES)) {
       // Refused at once, not queued (a queue of refusals would grow without bound too): this report may come
       // before those of messages still waiting.
-      if (this.refusedBusy++ === 0) this.log.warn({ queuedBytes: this.queuedBytes }, `bus queue full (${MAX_QUEUED_BYTES} bytes waiting): refusing messages with E_BUSY until it empties`);
-      const busy = new BusyError(`${this.service} has ${MAX_QUEUED_BYTES >> 20} MiB of messages waiting: ${topic} refused unhandled, send it again later`);
+      if (this.refusedBusy++ === 0) this.log.warn({ queuedBytes: this.queuedBytes, queuedMessages: this.queuedMessages }, `bus queue full (${this.queuedMessages} messages, ${this.queuedBytes} bytes waiting): refusing messages with E_BUSY until it empties`);
+      const busy = new BusyError(`${this.service} has ${this.queuedMessages} messages (${Math.ceil(this.queuedBytes / 1024)} KiB) waiting: ${topic} refused unhandled, send it again later`);
       void this.report(topic, busy, payload.subarray(0, 2 * MAX_REPORT_PAYLOAD_BYTES).toString(), undefined, bytes);
       return;
     }
@@ -279,12 +290,14 @@ export class Bus {
       return;
     }
     this.queuedBytes += cost;
+    this.queuedMessages++;
     this.queue = this.queue.then(run).finally(() => this.dequeued(cost));
   }
 
   private dequeued(cost: number): void {
     this.queuedBytes -= cost;
-    if (this.queuedBytes === 0 && this.refusedBusy > 0) {
+    this.queuedMessages--;
+    if (this.queuedMessages === 0 && this.refusedBusy > 0) {
       this.log.warn({ refused: this.refusedBusy }, `bus queue empty again: ${this.refusedBusy} messages were refused with E_BUSY`);
       this.refusedBusy = 0;
     }

@@ -10,7 +10,7 @@ export const ERROR_CODES = {
   E_BAD_INPUT: 'the input (a topic payload, a CLI argument, a contact’s data) cannot be used as given',
   E_TOO_LARGE: 'a bus payload over 64 KiB, refused before it was parsed',
   E_TOO_DEEP: 'a bus payload nested deeper than 32 levels, refused before it was parsed',
-  E_BUSY: 'a service’s queue of bus messages waiting their turn is full (4 MiB): the message was refused unhandled; send it again later',
+  E_BUSY: 'a service’s queue of bus messages waiting their turn is full (256 messages or 1 MiB): the message was refused unhandled; send it again later',
   E_NOT_FOUND: 'the torrent, contact or file does not exist',
   E_UNAVAILABLE: 'a dependency (Redis, the XMPP server, a router, another service) cannot be reached right now',
   E_STORE_DOWN: 'PostgreSQL cannot be reached; writes are kept in memory and retried',

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Bus, MAX_QUEUED_BYTES, type Message } from '../lib/bus.js';
+import { Bus, MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES, type Message } from '../lib/bus.js';
 import { BadInputError } from '../lib/errors.js';
 import { REDIS_URL, TestBus, newNamespace } from './helpers/bus.js';
 import { freePort } from './helpers/ports.js';
@@ -283,8 +283,8 @@ describe('bus queue bound', () => {
         handled++;
       });
       await bus.ready();
-      // 100 payloads of 60 KiB (~6 MiB) while the first one blocks the queue: about 67 fit in MAX_QUEUED_BYTES.
-      assert.equal(MAX_QUEUED_BYTES, 4 * 1024 * 1024);
+      // 100 payloads of 60 KiB (~6 MiB) while the first one blocks the queue: about 16 fit in MAX_QUEUED_BYTES.
+      assert.equal(MAX_QUEUED_BYTES, 1024 * 1024);
       const payload = JSON.stringify(['x'.repeat(60 * 1024 - 10)]);
       const count = 100;
       const since = tb.mark();
@@ -306,6 +306,38 @@ describe('bus queue bound', () => {
       assert.equal(handled, before + 1);
     } finally {
       release(); // close() waits for the queued handlers
+      await bus.close();
+      await tb.close();
+    }
+  });
+  test('past MAX_QUEUED_MESSAGES small messages waiting, the rest are refused with E_BUSY; exactly that many are handled', async () => {
+    const ns = newNamespace('busn');
+    const tb = await TestBus.open(ns);
+    const { log } = capturingLogger();
+    const bus = new Bus({ redisUrl: REDIS_URL, namespace: ns, service: 'bustest', log });
+    let release = () => {};
+    try {
+      const held = new Promise<void>((r) => (release = r));
+      let handled = 0;
+      await bus.subscribe('hold', async () => {
+        await held;
+        handled++;
+      });
+      await bus.ready();
+      // Small payloads, far below the byte bound: only the count refuses them. The first one, being handled, counts.
+      assert.equal(MAX_QUEUED_MESSAGES, 256);
+      const count = 400;
+      const since = tb.mark();
+      await Promise.all(Array.from({ length: count }, (_, i) => tb.publishRaw('hold', JSON.stringify([`m${i}`]))));
+      for (let i = 0; i < 600 && tb.count('error', since) < count - MAX_QUEUED_MESSAGES; i++) await new Promise((r) => setTimeout(r, 50));
+      const first = await tb.waitFor('error', (m) => m.error?.code === 'E_BUSY', 1000, since);
+      assert.match(first.error!.error, /256 messages \(\d+ KiB\) waiting: hold refused unhandled/);
+      release();
+      for (let i = 0; i < 600 && handled < MAX_QUEUED_MESSAGES; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(handled, MAX_QUEUED_MESSAGES);
+      assert.equal(tb.count('error', since), count - MAX_QUEUED_MESSAGES, 'every message past the bound is refused, no other');
+    } finally {
+      release();
       await bus.close();
       await tb.close();
     }

@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import { decodePayload, openSubscriber } from '../../lib/bus.js';
 import { errorMessage, parseErrorReport, type ErrorReport } from '../../lib/errors.js';
+import { noteRefusal } from '../../lib/flood.js';
 import { HEARTBEAT_INTERVAL_MS } from '../../lib/heartbeat.js';
 import type { Logger } from '../../lib/log.js';
 import type { DashboardStatus } from './status.js';
@@ -95,8 +96,10 @@ export class Relay {
       });
     });
     this.sub.on('message', (channel: string, payload: Buffer, bytes: number) => {
-      if (bytes > payload.length) this.log.debug({ channel, bytes }, 'not relayed: payload over the size limit');
-      else this.receive(channel, payload.toString());
+      if (bytes > payload.length) {
+        noteRefusal();
+        this.log.debug({ channel, bytes }, 'not relayed: payload over the size limit');
+      } else this.receive(channel, payload.toString());
     });
     this.keepalive = setInterval(() => this.broadcast(': keepalive\n\n'), KEEPALIVE_MS);
     this.keepalive.unref();
@@ -133,6 +136,7 @@ export class Relay {
     const topic = channel.slice(this.namespace.length + 1);
     const event = toEvent(topic, raw);
     if (!event) {
+      noteRefusal();
       this.log.debug({ topic, payload: raw.slice(0, 200) }, 'not relayed: payload breaks the contract');
       return;
     }
