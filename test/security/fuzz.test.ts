@@ -99,10 +99,17 @@ services.forEach((name, index) => {
       events!.close();
     } else {
       const topic = SENTINEL[name];
-      const sentAt = node.received.length;
-      await node.publish(topic, JSON.stringify([tag]));
-      const m = await node.waitFor('error', (x) => !x.own && x.raw.includes(tag) && (JSON.parse(x.raw) as ErrorReport).service === name, 300_000, sentAt);
-      assert.equal((JSON.parse(m.raw) as ErrorReport).code, 'E_BAD_INPUT');
+      // A sentinel refused because the queue is still full (E_BUSY) is sent again, as a client should.
+      let code: string;
+      for (let tries = 0; ; tries++) {
+        const sentAt = node.received.length;
+        await node.publish(topic, JSON.stringify([tag]));
+        const m = await node.waitFor('error', (x) => !x.own && x.raw.includes(tag) && (JSON.parse(x.raw) as ErrorReport).service === name, 300_000, sentAt);
+        code = (JSON.parse(m.raw) as ErrorReport).code;
+        if (code !== 'E_BUSY' || tries === 50) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(code, 'E_BAD_INPUT');
     }
     if (name === 'torrent') {
       // A valid request gets its normal answer.
