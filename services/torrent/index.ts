@@ -40,7 +40,8 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   // Current state for services that start later (pub/sub does not replay bt_ready).
   await setState(db, StateKey.torrentPort, { port });
   await bus.publish('bt_ready', [port]);
-  log.info({ port, torrents: torrents.size, ms: Date.now() - started }, 'listening for peers');
+  // uptimeMs: since the process started (module loading included), what a restart costs before bt_ready.
+  log.info({ port, torrents: torrents.size, ms: Date.now() - started, uptimeMs: Math.round(performance.now()) }, 'listening for peers');
 
   return {
     handlers: afterRestore(new TorrentHandlers(ctx, torrents, limits), restored),
