@@ -19,11 +19,11 @@ import { promisify } from 'node:util';
 import { startProsody, type Prosody } from '../test/fixtures/prosody.js';
 import { REDIS_URL, newNamespace } from '../test/helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.js';
+import { storeShares, writeShareFiles } from '../test/helpers/many-shares.js';
 import { freePort } from '../test/helpers/ports.js';
 import { TestPm2 } from '../test/helpers/pm2.js';
 import { ROOT } from '../test/helpers/process.js';
 import { spawnChild, type Child } from './child.js';
-import { seedTorrents } from './seed-torrents.js';
 
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 30);
 const NODE_ARGS = process.env.BENCH_NODE_ARGS;
@@ -100,7 +100,8 @@ async function main(): Promise<void> {
     await mkdir(shareDir, { recursive: true });
     if (TORRENTS > 0) {
       const t0 = Date.now();
-      await seedTorrents(db.pool, shareDir, TORRENTS);
+      // Small files (one piece each), stored as shares the torrent service restores without hashing anything.
+      await storeShares(db.pool, shareDir, await writeShareFiles(shareDir, TORRENTS, 1024));
       process.stderr.write(`stored ${TORRENTS} own torrents in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
 
