@@ -51,7 +51,7 @@ class XmppHandlers {
 
   async on_publish_shares(m: Message): Promise<void> {
     takeArgs('publish_shares', m.args, 0, 0);
-    await this.publisher.request('publish_shares', true);
+    await this.publisher.request('publish_shares', { asked: true });
   }
 
   async on_set_port(m: Message): Promise<void> {
@@ -155,7 +155,7 @@ async function start({ config, log, bus, db, beat }: ServiceContext) {
         await roster.sync();
         await roster.sendPresence();
         await publisher.fetchOwnItem();
-        if (mine === session) await publisher.request('login', true);
+        if (mine === session) await publisher.request('login', { asked: true });
       } catch (err) {
         log.error({ err: errorMessage(err) }, `after login: ${errorMessage(err)}`);
       }
@@ -164,7 +164,7 @@ async function start({ config, log, bus, db, beat }: ServiceContext) {
   conn.start();
 
   const addressTimer = setInterval(() => {
-    publisher.request('address check', false, true).catch((err) => log.warn({ err: errorMessage(err) }, 'republish after address check failed'));
+    publisher.request('address check', { poll: true }).catch((err) => log.warn({ err: errorMessage(err) }, 'republish after address check failed'));
   }, ADDRESS_CHECK_MS);
   addressTimer.unref();
 

@@ -173,7 +173,7 @@ export class Publisher {
    * (that would count up twice a minute). Resolves at once: a failure is reported through onError (a bus
    * handler must not wait for a burst to end).
    */
-  request(reason: string, asked = false, poll = false): Promise<void> {
+  request(reason: string, { asked = false, poll = false }: { asked?: boolean; poll?: boolean } = {}): Promise<void> {
     if (!this.o.conn.online || this.withdrawn) return Promise.resolve(); // the next login publishes
     this.queuedAsked ||= asked;
     this.queuedCounted ||= !poll;
