@@ -14,11 +14,9 @@
 // Each service runs with the node_args and env of its app in ecosystem.config.js, as pm2 runs it.
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { appName } from '../lib/services.js';
-import { ROOT } from '../test/helpers/process.js';
 import { Fuzzer } from '../test/security/fuzz-payloads.js';
 import { SERVICES, startFuzzNode, type FuzzNode, type ServiceName } from '../test/security/fuzz-node.js';
+import { ecosystemApp } from './ecosystem.js';
 
 const COUNT = Number(process.env.BENCH_FUZZ_COUNT ?? 10_000);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
@@ -31,15 +29,12 @@ const MIB = 1024 * 1024;
 
 /** node_args and env of each service's pm2 app (ecosystem.config.js), or BENCH_NODE_ARGS for all. */
 async function ecosystemLaunch(): Promise<{ nodeArgs: Record<ServiceName, string[]>; env: Record<string, string> }> {
-  type App = { name: string; node_args?: string[]; env?: Record<string, string> };
-  const { apps } = (await import(pathToFileURL(join(ROOT, 'ecosystem.config.js')).href)) as { apps: App[] };
   const nodeArgs = {} as Record<ServiceName, string[]>;
   let env: Record<string, string> = {};
   for (const s of SERVICES) {
-    const app = apps.find((a) => a.name === appName(s));
-    if (!app) throw new Error(`ecosystem.config.js has no app ${appName(s)}`);
+    const app = await ecosystemApp(s);
     const own = process.env[`BENCH_NODE_ARGS_${s.toUpperCase()}`] ?? NODE_ARGS;
-    nodeArgs[s] = own !== undefined ? own.split(' ').filter(Boolean) : (app.node_args ?? []);
+    nodeArgs[s] = own !== undefined ? own.split(' ').filter(Boolean) : app.nodeArgs;
     // The env is the same for every app (the services share one node's settings).
     env = { ...env, ...app.env };
   }

@@ -8,8 +8,8 @@
 //   5. serving to a stock libtorrent client (Debian python3-libtorrent, default settings): the same libtorrent
 //      leecher fetches the file once from bitween's seeder and once from the bare webtorrent seeder
 // and prints MB/s, bitween's ratios to the baselines, and the leecher's peak RSS and CPU seconds.
-// bitween's nodes run as pm2 runs them (ecosystem.config.js): encryption on (BITWEEN_ENCRYPTION=prefer) with
-// OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween
+// bitween's nodes run as pm2 runs them (ecosystem.config.js, its node_args as NODE_OPTIONS): encryption on
+// (BITWEEN_ENCRYPTION=prefer) with OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween
 // with BITWEEN_ENCRYPTION=off and with RC4 in JavaScript (no legacy provider), each with its own seeder, and
 // prints the ratios.
 // Usage: npm run bench:transfer [-- --size-mb=N --runs=N]   (or BENCH_SIZE_MB, BENCH_RUNS)
@@ -25,6 +25,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../test/helpers/torrent-node.js';
 import { startAria2Leecher, startAria2Seeder, startTracker, withAnnounce } from './aria2.js';
 import { spawnChild, type Child } from './child.js';
+import { ecosystemApp } from './ecosystem.js';
 import { startLibtorrentLeecher } from './libtorrent.js';
 import { readProcStats, type ProcStats } from './proc-stats.js';
 
@@ -58,6 +59,8 @@ const BITWEEN_NODE_OPTIONS = process.env.BENCH_BITWEEN_NODE_OPTIONS ?? '';
 const ENCRYPTION = Boolean(process.env.BENCH_ENCRYPTION);
 /** Node's RC4 is in OpenSSL's legacy provider (Node 17+); without it bittorrent-protocol runs RC4 in JavaScript. */
 const NATIVE_RC4_OPTION = '--openssl-legacy-provider';
+/** node's options for bitween's torrent service as pm2 gives them (its RC4 option and V8 heap sizing among them). */
+const TORRENT_NODE_OPTIONS = (await ecosystemApp('torrent')).nodeArgs;
 /** BENCH_CPU_PROF=<dir>: the leechers (bitween B, bare webtorrent) write V8 CPU profiles and GC counts there. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PROFILE_PRELOAD = `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}`;
@@ -168,7 +171,7 @@ async function shareOn(node: TorrentNode, path: string): Promise<{ ms: number; i
   return { ms: performance.now() - started, infoHash: String(added.args[0]), name: String(added.kwargs.name) };
 }
 
-async function startNode(name: string, profile = false, variant: Record<string, string> = { NODE_OPTIONS: NATIVE_RC4_OPTION }): Promise<TorrentNode> {
+async function startNode(name: string, profile = false, variant: Record<string, string> = { NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') }): Promise<TorrentNode> {
   const node = await createTorrentNode(name, { ...SERVICE_ENV, ...nodeOptions(BITWEEN_NODE_OPTIONS, variant.NODE_OPTIONS, profile && CPU_PROF && PROFILE_PRELOAD), ...(variant.BITWEEN_ENCRYPTION ? { BITWEEN_ENCRYPTION: variant.BITWEEN_ENCRYPTION } : {}) });
   onCleanup(`bitween node ${node.namespace}`, () => node.cleanup());
   await node.start();
@@ -289,10 +292,10 @@ async function main(): Promise<void> {
 
   // BENCH_ENCRYPTION: a seeder per setting (the same file, hashed again), both ends of a transfer alike.
   const variants = {
-    bitween: { NODE_OPTIONS: NATIVE_RC4_OPTION },
-    'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: NATIVE_RC4_OPTION },
-    'bitween-rc4js': {},
-    'bitween-b': { NODE_OPTIONS: `${NATIVE_RC4_OPTION} ${B_NODE_OPTIONS ?? ''}` },
+    bitween: { NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') },
+    'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') },
+    'bitween-rc4js': { NODE_OPTIONS: TORRENT_NODE_OPTIONS.filter((o) => o !== NATIVE_RC4_OPTION).join(' ') },
+    'bitween-b': { NODE_OPTIONS: `${TORRENT_NODE_OPTIONS.join(' ')} ${B_NODE_OPTIONS ?? ''}` },
   } satisfies Record<string, Record<string, string>>;
   const seeders: Record<string, TorrentNode> = { bitween: a };
   // A bare webtorrent seeder with bitween's encryption level (2: RC4 picked) and OpenSSL's RC4: webtorrent's
