@@ -66,7 +66,8 @@ const common = {
  *   arenas stay unused): −2 to −16 MiB each at rest.
  * xmpp's ingest of 100,000 contacts' shares takes as long with them (Prosody is the limit), +0.2–0.4 CPU-s.
  * - torrent: semi-spaces of 8 MiB (half V8's 16): a flood's peak 1.45–1.51× → 1.29–1.31× of RSS at rest, and a
- *   transfer as fast (256 MiB, interleaved A/B: speed 1.01×, leecher CPU 2.96 → 2.94 s, peak RSS 158 → 150 MiB).
+ *   transfer as fast (interleaved A/B against 16 MiB: 256 MiB speed 1.01×, leecher CPU 2.96 → 2.94 s; 1 GiB
+ *   speed 1.04×, CPU 12.27 → 11.62 s, peak RSS 169 → 162 MiB).
  *   Smaller costs transfers: 4 MiB 0.90× and CPU +17 %, 2 MiB 0.91× and +41 %; `--heap-growing-percent=20` 0.67×.
  * After a flood the services give the young generation back at once (lib/flood.ts).
  */
