@@ -8,6 +8,7 @@
 //
 // Measured (bench/README.md, "Memory under hostile load"): a young generation grown to 2 × 16 MiB is back at
 // 2 × 1 MiB after such a collection (RSS 86 → 52 MiB in a bare process); a regular full collection leaves it.
+// It stops the process once per flood, for ~25 ms with 100 MiB of live heap (a regular one: ~8 ms).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
