@@ -268,21 +268,39 @@ describe('bus across a Redis restart', () => {
   });
 });
 
+/** A bus whose handler of `hold` waits until release(): what arrives meanwhile queues behind the first message. */
+async function heldBus(prefix: string): Promise<{ tb: TestBus; readonly handled: number; release(): void; close(): Promise<void> }> {
+  const ns = newNamespace(prefix);
+  const tb = await TestBus.open(ns);
+  const { log } = capturingLogger();
+  const bus = new Bus({ redisUrl: REDIS_URL, namespace: ns, service: 'bustest', log });
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  let handled = 0;
+  await bus.subscribe('hold', async () => {
+    await held;
+    handled++;
+  });
+  await bus.ready();
+  return {
+    tb,
+    get handled() {
+      return handled;
+    },
+    release: () => release(),
+    async close() {
+      release(); // close() waits for the queued handlers
+      await bus.close();
+      await tb.close();
+    },
+  };
+}
+
 describe('bus queue bound', () => {
   test('past MAX_QUEUED_BYTES waiting, messages are refused with E_BUSY at once; the queue keeps working', async () => {
-    const ns = newNamespace('busq');
-    const tb = await TestBus.open(ns);
-    const { log } = capturingLogger();
-    const bus = new Bus({ redisUrl: REDIS_URL, namespace: ns, service: 'bustest', log });
-    let release = () => {};
+    const q = await heldBus('busq');
+    const { tb } = q;
     try {
-      const held = new Promise<void>((r) => (release = r));
-      let handled = 0;
-      await bus.subscribe('hold', async () => {
-        await held;
-        handled++;
-      });
-      await bus.ready();
       // 100 payloads of 60 KiB (~6 MiB) while the first one blocks the queue: about 16 fit in MAX_QUEUED_BYTES.
       assert.equal(MAX_QUEUED_BYTES, 1024 * 1024);
       const payload = JSON.stringify(['x'.repeat(60 * 1024 - 10)]);
@@ -293,37 +311,25 @@ describe('bus queue bound', () => {
       assert.equal(first.error!.topic, 'hold');
       assert.match(first.error!.error, /refused unhandled, send it again later/);
       assert.ok(first.error!.payload.length < 2048, 'the report carries a head only');
-      release();
+      q.release();
       // Every message is either handled or refused (all were published before the first refusal was seen).
-      for (let i = 0; i < 600 && handled + tb.count('error', since) < count; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 600 && q.handled + tb.count('error', since) < count; i++) await new Promise((r) => setTimeout(r, 50));
       const busy = tb.count('error', since);
       assert.ok(busy > 0 && busy < count, `${busy} refused`);
-      assert.equal(handled + busy, count, 'every message is handled or refused');
+      assert.equal(q.handled + busy, count, 'every message is handled or refused');
       // Empty again: the next message is taken.
-      const before = handled;
+      const before = q.handled;
       await tb.publishRaw('hold', '["after"]');
-      for (let i = 0; i < 200 && handled === before; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(handled, before + 1);
+      for (let i = 0; i < 200 && q.handled === before; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(q.handled, before + 1);
     } finally {
-      release(); // close() waits for the queued handlers
-      await bus.close();
-      await tb.close();
+      await q.close();
     }
   });
   test('past MAX_QUEUED_MESSAGES small messages waiting, the rest are refused with E_BUSY; exactly that many are handled', async () => {
-    const ns = newNamespace('busn');
-    const tb = await TestBus.open(ns);
-    const { log } = capturingLogger();
-    const bus = new Bus({ redisUrl: REDIS_URL, namespace: ns, service: 'bustest', log });
-    let release = () => {};
+    const q = await heldBus('busn');
+    const { tb } = q;
     try {
-      const held = new Promise<void>((r) => (release = r));
-      let handled = 0;
-      await bus.subscribe('hold', async () => {
-        await held;
-        handled++;
-      });
-      await bus.ready();
       // Small payloads, far below the byte bound: only the count refuses them. The first one, being handled, counts.
       assert.equal(MAX_QUEUED_MESSAGES, 256);
       const count = 400;
@@ -332,14 +338,12 @@ describe('bus queue bound', () => {
       for (let i = 0; i < 600 && tb.count('error', since) < count - MAX_QUEUED_MESSAGES; i++) await new Promise((r) => setTimeout(r, 50));
       const first = await tb.waitFor('error', (m) => m.error?.code === 'E_BUSY', 1000, since);
       assert.match(first.error!.error, /256 messages \(\d+ KiB\) waiting: hold refused unhandled/);
-      release();
-      for (let i = 0; i < 600 && handled < MAX_QUEUED_MESSAGES; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(handled, MAX_QUEUED_MESSAGES);
+      q.release();
+      for (let i = 0; i < 600 && q.handled < MAX_QUEUED_MESSAGES; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(q.handled, MAX_QUEUED_MESSAGES);
       assert.equal(tb.count('error', since), count - MAX_QUEUED_MESSAGES, 'every message past the bound is refused, no other');
     } finally {
-      release();
-      await bus.close();
-      await tb.close();
+      await q.close();
     }
   });
 });
