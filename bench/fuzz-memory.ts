@@ -125,14 +125,7 @@ async function main(): Promise<void> {
         await node.publish('bt_ready', JSON.stringify([tag]));
         await node.waitFor('error', (m) => !m.own && m.raw.includes(tag) && m.raw.includes('"service":"nat"'), 600_000, since);
       } else {
-        const topic = { torrent: 'add_hash', xmpp: 'add_contact', nat: 'bt_ready' }[name];
-        // A sentinel refused because the queue is full (E_BUSY) is sent again until it is handled.
-        for (let sent = node.received.length; ; sent = node.received.length) {
-          await node.publish(topic, JSON.stringify([tag]));
-          const answer = await node.waitFor('error', (m) => !m.own && m.raw.includes(tag) && m.raw.includes(`"service":"${name}"`), 600_000, sent);
-          if (!answer.raw.includes('"code":"E_BUSY"')) break;
-          await sleep(200);
-        }
+        await node.sentinel(name, { torrent: 'add_hash', xmpp: 'add_contact', nat: 'bt_ready' }[name], tag, 600_000);
       }
       const mine = node.received.slice(since).filter((m) => m.topic === 'error' && !m.own && m.raw.includes(`"service":"${name}"`));
       reports[name] = { count: mine.length, largest: Math.max(0, ...mine.map((m) => m.bytes)), seconds: (Date.now() - t0) / 1000 };

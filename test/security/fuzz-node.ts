@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { ErrorReport } from '../../lib/errors.js';
 import { readHeartbeat, type Heartbeat } from '../../lib/heartbeat.js';
 import { RELAYED_TOPICS } from '../../services/web/relay.js';
 import { startProsody, type Prosody } from '../fixtures/prosody.js';
@@ -40,11 +41,21 @@ export interface FuzzNode {
   /** Resolves with the first message after index `since` matching; rejects after timeoutMs. */
   waitFor(topic: string, match: (m: Received) => boolean, timeoutMs: number, since?: number): Promise<Received>;
   publish(topic: string, payload: string | Buffer): Promise<void>;
+  /**
+   * Sends a bad request carrying `tag` on `topic` and resolves with `service`'s report of it. Handled in arrival
+   * order, that report says everything published before it was handled too. One refused with E_BUSY (the queue
+   * still full) is sent again 200 ms later, up to SENTINEL_RESENDS times; then that last report is returned.
+   * `timeoutMs`: how long to wait for each report.
+   */
+  sentinel(service: ServiceName, topic: string, tag: string, timeoutMs: number): Promise<ErrorReport>;
   heartbeat(service: ServiceName): Promise<Heartbeat | undefined>;
   /** A valid file shared by the torrent service (for a request that must still be answered). */
   sharedHash: string;
   close(): Promise<void>;
 }
+
+/** How often a sentinel refused with E_BUSY is sent again (200 ms apart) before its refusal is returned. */
+const SENTINEL_RESENDS = 50;
 
 /** Events the view keeps besides `error`: the answers the checks wait for. */
 const KEPT = ['torrent_added', 'bt_ready'];
@@ -173,6 +184,16 @@ export async function startFuzzNode(options: { logLevel?: string; env?: Record<s
           ownErrors.set(key, (ownErrors.get(key) ?? 0) + 1);
         }
         await pub.publish(`${namespace}:${topic}`, payload);
+      },
+      async sentinel(service, topic, tag, timeoutMs) {
+        for (let resent = 0; ; resent++) {
+          const sentAt = received.length;
+          await node.publish(topic, JSON.stringify([tag]));
+          const m = await node.waitFor('error', (x) => !x.own && x.raw.includes(tag) && (JSON.parse(x.raw) as ErrorReport).service === service, timeoutMs, sentAt);
+          const report = JSON.parse(m.raw) as ErrorReport;
+          if (report.code !== 'E_BUSY' || resent === SENTINEL_RESENDS) return report;
+          await new Promise((r) => setTimeout(r, 200));
+        }
       },
       heartbeat: (service) => readHeartbeat(pub, namespace, service),
       sharedHash: '',
