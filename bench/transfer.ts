@@ -9,9 +9,9 @@
 //      leecher fetches the file once from bitween's seeder and once from the bare webtorrent seeder
 // and prints MB/s, bitween's ratios to the baselines, and the leecher's peak RSS and CPU seconds.
 // bitween's nodes run as pm2 runs them (ecosystem.config.js, its node_args as NODE_OPTIONS): encryption on
-// (BITWEEN_ENCRYPTION=prefer) with OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in the same run, bitween → bitween
-// with BITWEEN_ENCRYPTION=off and with RC4 in JavaScript (no legacy provider), each with its own seeder, and
-// prints the ratios.
+// (BITWEEN_ENCRYPTION=prefer) with OpenSSL's RC4 (node --openssl-legacy-provider). BENCH_ENCRYPTION=1 adds, in
+// the same run, bitween → bitween with BITWEEN_ENCRYPTION=off and with RC4 in JavaScript (no legacy provider),
+// each with its own seeder, and prints the ratios.
 // Usage: npm run bench:transfer [-- --size-mb=N --runs=N]   (or BENCH_SIZE_MB, BENCH_RUNS)
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -60,7 +60,8 @@ const ENCRYPTION = Boolean(process.env.BENCH_ENCRYPTION);
 /** Node's RC4 is in OpenSSL's legacy provider (Node 17+); without it bittorrent-protocol runs RC4 in JavaScript. */
 const NATIVE_RC4_OPTION = '--openssl-legacy-provider';
 /** node's options for bitween's torrent service as pm2 gives them (its RC4 option and V8 heap sizing among them). */
-const TORRENT_NODE_OPTIONS = (await ecosystemApp('torrent')).nodeArgs;
+const TORRENT_NODE_ARGS = (await ecosystemApp('torrent')).nodeArgs;
+const TORRENT_NODE_OPTIONS = TORRENT_NODE_ARGS.join(' ');
 /** BENCH_CPU_PROF=<dir>: the leechers (bitween B, bare webtorrent) write V8 CPU profiles and GC counts there. */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PROFILE_PRELOAD = `--import=${fileURLToPath(new URL('./cpu-profile.js', import.meta.url))}`;
@@ -171,7 +172,7 @@ async function shareOn(node: TorrentNode, path: string): Promise<{ ms: number; i
   return { ms: performance.now() - started, infoHash: String(added.args[0]), name: String(added.kwargs.name) };
 }
 
-async function startNode(name: string, profile = false, variant: Record<string, string> = { NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') }): Promise<TorrentNode> {
+async function startNode(name: string, profile = false, variant: Record<string, string> = { NODE_OPTIONS: TORRENT_NODE_OPTIONS }): Promise<TorrentNode> {
   const node = await createTorrentNode(name, { ...SERVICE_ENV, ...nodeOptions(BITWEEN_NODE_OPTIONS, variant.NODE_OPTIONS, profile && CPU_PROF && PROFILE_PRELOAD), ...(variant.BITWEEN_ENCRYPTION ? { BITWEEN_ENCRYPTION: variant.BITWEEN_ENCRYPTION } : {}) });
   onCleanup(`bitween node ${node.namespace}`, () => node.cleanup());
   await node.start();
@@ -292,10 +293,10 @@ async function main(): Promise<void> {
 
   // BENCH_ENCRYPTION: a seeder per setting (the same file, hashed again), both ends of a transfer alike.
   const variants = {
-    bitween: { NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') },
-    'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: TORRENT_NODE_OPTIONS.join(' ') },
-    'bitween-rc4js': { NODE_OPTIONS: TORRENT_NODE_OPTIONS.filter((o) => o !== NATIVE_RC4_OPTION).join(' ') },
-    'bitween-b': { NODE_OPTIONS: `${TORRENT_NODE_OPTIONS.join(' ')} ${B_NODE_OPTIONS ?? ''}` },
+    bitween: { NODE_OPTIONS: TORRENT_NODE_OPTIONS },
+    'bitween-plain': { BITWEEN_ENCRYPTION: 'off', NODE_OPTIONS: TORRENT_NODE_OPTIONS },
+    'bitween-rc4js': { NODE_OPTIONS: TORRENT_NODE_ARGS.filter((o) => o !== NATIVE_RC4_OPTION).join(' ') },
+    'bitween-b': { NODE_OPTIONS: `${TORRENT_NODE_OPTIONS} ${B_NODE_OPTIONS ?? ''}` },
   } satisfies Record<string, Record<string, string>>;
   const seeders: Record<string, TorrentNode> = { bitween: a };
   // A bare webtorrent seeder with bitween's encryption level (2: RC4 picked) and OpenSSL's RC4: webtorrent's

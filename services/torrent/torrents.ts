@@ -947,7 +947,8 @@ function decodeInfo(torrentFile: Buffer): unknown {
 function whenReady(torrent: Torrent): Promise<void> {
   return new Promise((resolve, reject) => {
     if (torrent.ready) return resolve();
-    if (torrent.destroyed) return reject(new Error('the torrent was closed before it was ready'));
+    const closed = () => new Error('the torrent was closed before it was ready');
+    if (torrent.destroyed) return reject(closed());
     const settle = (done: () => void) => () => {
       torrent.off('ready', onReady);
       torrent.off('error', onError);
@@ -956,7 +957,7 @@ function whenReady(torrent: Torrent): Promise<void> {
     };
     const onReady = settle(resolve);
     const onError = (err: Error) => settle(() => reject(err))();
-    const onClose = settle(() => reject(new Error('the torrent was closed before it was ready')));
+    const onClose = settle(() => reject(closed()));
     torrent.once('ready', onReady);
     torrent.once('error', onError);
     torrent.once('close', onClose);
