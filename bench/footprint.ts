@@ -328,9 +328,10 @@ function ratios(results: Figures[]): string {
     if (!b || !t) continue;
     const x = (a: number, c: number) => (c > 0 ? `${(a / c).toFixed(2)}×` : '–');
     out.push(
-      `- ${count} shares, bitween / Transmission: torrent RSS after restart ${x(b.rssAfter, t.rssAfter)}, whole node ${x(b.nodeAfter, t.nodeAfter)}, ` +
-        `fds after restart ${x(b.fdsAfter.total, t.fdsAfter.total)}, start → ready ${x(b.readyMs, t.readyMs)}, ` +
-        `→ every torrent fetchable ${x(b.fetchableMs, t.fetchableMs)}, rchar ${x(b.rchar, t.rchar)}`,
+      `- ${count} shares, bitween / Transmission: torrent RSS before restart ${x(b.rssBefore, t.rssBefore)}, after ${x(b.rssAfter, t.rssAfter)}, ` +
+        `whole node ${x(b.nodeBefore, t.nodeBefore)} / ${x(b.nodeAfter, t.nodeAfter)}, fds after restart ${x(b.fdsAfter.total, t.fdsAfter.total)}, ` +
+        `start → ready ${x(b.readyMs, t.readyMs)}, → every torrent fetchable ${x(b.fetchableMs, t.fetchableMs)}, ` +
+        `→ all seeding ${x(b.seedingMs, t.seedingMs)}, read_bytes ${x(b.readBytes, t.readBytes)}, rchar ${x(b.rchar, t.rchar)}, log lines ${x(b.logLines, t.logLines)}`,
     );
   }
   return out.join('\n');

@@ -163,6 +163,23 @@ export async function listTorrents(db: Db): Promise<TorrentRow[]> {
   return rows;
 }
 
+/** What the torrent service's restore reads of a row: the rest (dates, magnet link, bytes done) it never uses. */
+export type RestoreRow = Omit<TorrentRow, 'magnetLink' | 'bytesDone' | 'addedAt' | 'completedAt'>;
+
+const RESTORE_COLUMNS = `info_hash AS "infoHash", name, torrent_file AS "torrentFile", status, origin, save_path AS "savePath",
+  total_size AS "totalSize", bitfield, error_code AS "errorCode", error_reason AS "errorReason", files, paused,
+  selected_files AS "selectedFiles", uploaded_bytes AS "uploadedBytes", downloaded_bytes AS "downloadedBytes"`;
+
+/**
+ * Every torrent, in the order listTorrents gives, with what a restart needs. Read before `bt_ready`: turning
+ * 5,000 rows into objects is most of the torrent service's start() in a process whose code is not yet optimised,
+ * and two timestamps per row were a fifth of it.
+ */
+export async function listTorrentsToRestore(db: Db): Promise<RestoreRow[]> {
+  const { rows } = await db.query<RestoreRow>(`SELECT ${RESTORE_COLUMNS} FROM torrents ORDER BY added_at, info_hash`);
+  return rows;
+}
+
 /**
  * What the XMPP service publishes: every torrent whose name and size are known, except those that failed or
  * whose files are gone or changed, and paused ones (a contact could not fetch them from us).

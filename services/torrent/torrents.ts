@@ -21,7 +21,7 @@ import {
   saveTotals,
   type FileStat,
   type TorrentOrigin,
-  type TorrentRow,
+  type RestoreRow,
   type TorrentStatus,
 } from '../../lib/store/torrents.js';
 import type { TorrentContext } from './context.js';
@@ -76,6 +76,12 @@ export function totalsOf(entry: Entry): { uploaded: number; downloaded: number }
 }
 
 type FailedStatus = 'error' | 'missing' | 'changed';
+
+/** A listed entry and the verified pieces it was stored with, waiting to be resumed. */
+interface Listed {
+  entry: Entry;
+  bitfield: Buffer | null;
+}
 
 /** Torrents restored side by side at start: enough to keep the disk and webtorrent's parsing busy. */
 const RESTORE_CONCURRENCY = 32;
@@ -132,13 +138,12 @@ export class Torrents {
   // ---- adopting ------------------------------------------------------------------------------------------
 
   /**
-   * Puts every stored torrent back: shares and finished downloads seed, downloads continue, failures stay.
-   * Every entry is listed when this returns; the torrents join the session behind it, RESTORE_CONCURRENCY at
-   * a time (file checks are stat calls, run side by side instead of one torrent after the other). The promise
-   * resolves once every one is in the session or failed, with the count per state; it never rejects.
+   * Lists every stored torrent (shares and finished downloads to seed, downloads to continue, failures to
+   * keep); nothing joins the session yet. Pass what it returns to resumeAll: the service lists before
+   * `bt_ready` and resumes behind it.
    */
-  restore(rows: TorrentRow[]): Promise<Record<string, number>> {
-    const list: { entry: Entry; bitfield: Buffer | null }[] = [];
+  list(rows: RestoreRow[]): Listed[] {
+    const list: Listed[] = [];
     for (const row of rows) {
       const entry: Entry = {
         infoHash: row.infoHash,
@@ -160,10 +165,15 @@ export class Torrents {
       this.track(entry);
       list.push({ entry, bitfield: row.bitfield });
     }
-    return this.resumeAll(list);
+    return list;
   }
 
-  private async resumeAll(list: { entry: Entry; bitfield: Buffer | null }[]): Promise<Record<string, number>> {
+  /**
+   * Puts the listed torrents back, RESTORE_CONCURRENCY at a time (file checks are stat calls, run side by side
+   * instead of one torrent after the other). Resolves once every one is in the session or failed, with the
+   * count per state; it never rejects.
+   */
+  async resumeAll(list: Listed[]): Promise<Record<string, number>> {
     let next = 0;
     const worker = async () => {
       // The client is destroyed when the service stops meanwhile: nothing more to add.
