@@ -27,6 +27,11 @@ export interface RunningService {
   handlers: object;
   /** Topics handled at once, not queued behind slow handlers. */
   immediate?: string[];
+  /**
+   * Runs once the handlers are subscribed, before the service reports ready (log line, pm2's wait_ready): what
+   * it announces, others may act on at once (torrent: bt_ready). Throwing fails the start.
+   */
+  ready?(): Promise<void>;
   /** Facts for the heartbeat that `bitween status` shows (port, counts, connection, mapping). */
   facts?(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Phase 1 of shutdown: stop intake, withdraw (e.g. publish no shares). */
@@ -103,6 +108,8 @@ export async function runService(
     // signal ends it, with 0.
     await bus.subscribe('exit', () => shutdown('exit topic', ownPm2Id() === undefined ? 0 : EXIT_STOPPED), { immediate: true });
     const topics = await bus.serve(running.handlers, { immediate: running.immediate });
+    await running.ready?.();
+    if (stopping) return;
     log.info({ namespace: config.namespace, topics: ['exit', ...topics] }, `bitween-${name} ready`);
     heartbeat = startHeartbeat(bus.redis, config.namespace, name, () => running?.facts?.() ?? {}, log);
     process.send?.('ready'); // pm2 wait_ready

@@ -34,6 +34,11 @@ export interface WakeHookOptions {
    * dropped anyway (session.ts), and an encrypted one has woken the torrent at its pe3 step already.
    */
   plaintextWakes: boolean;
+  /**
+   * Resolves once every stored torrent is listed. The session listens before that (the store is read behind
+   * `bt_ready`): a peer that connects meanwhile waits for it instead of being turned away.
+   */
+  listed: Promise<unknown>;
 }
 
 /**
@@ -51,11 +56,13 @@ export function installWakeHook(client: WebTorrent, o: WakeHookOptions): void {
   c.get = async function (this: WebTorrent, id: unknown) {
     const torrent = await get.call(this, id);
     if (torrent || !o.plaintextWakes || typeof id !== 'string' || !INFO_HASH.test(id)) return torrent;
+    await o.listed;
     return o.wake(id);
   };
   c._getByHash = async function (this: WebTorrent, keyHash: unknown) {
     const torrent = await getByHash.call(this, keyHash);
     if (torrent || typeof keyHash !== 'string') return torrent;
+    await o.listed;
     const infoHash = o.infoHashOf(keyHash);
     return infoHash === undefined ? null : o.wake(infoHash);
   };

@@ -17,13 +17,12 @@ const FLUSH_ON_STOP_MS = 4000;
 
 await runService('torrent', async ({ config, log, bus, db }) => {
   const started = Date.now();
-  // The store's three reads go out together (each is a round trip; the listing is the long one).
-  const [peerFilter, start, rows] = await Promise.all([
+  // Both reads go out together (a round trip each).
+  const [peerFilter, start] = await Promise.all([
     // Friends-only peers (BITWEEN_PEERS): reloaded on recheck_handles (handlers), every 30 s, and on a miss.
     config.peers === 'contacts' ? PeerFilter.open({ db, log, allowLoopback: config.allowLoopback }) : undefined,
     // Limits changed at run time (set_limits) are stored and win over BITWEEN_UPLOAD_LIMIT / BITWEEN_DOWNLOAD_LIMIT.
     startingLimits(db, config),
-    listTorrentsToRestore(db),
   ]);
   const client = await openSession({ port: config.torrentPort, uploadLimit: start.limits.upload, downloadLimit: start.limits.download, encryption: config.encryption, peerFilter });
   const port = client.torrentPort;
@@ -34,22 +33,37 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   const torrents = new Torrents(ctx);
   const limits = new RateLimits(client, torrents.journal, bus, start.limits, start.from);
   setMaxOpenFiles(config.maxOpenFiles);
-  // bt_ready once the session listens and every stored torrent is listed; they join the session behind it
-  // (about a second for 5,000). Requests wait for that (afterRestore), so each one finds every torrent where a
-  // restart left it.
-  const listed = torrents.list(rows);
-  // Current state for services that start later (pub/sub does not replay bt_ready).
-  await setState(db, StateKey.torrentPort, { port });
-  await bus.publish('bt_ready', [port]);
-  // uptimeMs: since the process started (module loading included), what a restart costs before bt_ready.
-  log.info({ port, torrents: torrents.size, ms: Date.now() - started, uptimeMs: Math.round(performance.now()) }, 'listening for peers');
-  const restored = torrents.resumeAll(listed).then((states) => {
-    torrents.startTimers();
-    log.info({ torrents: torrents.size, states, ms: Date.now() - started }, 'torrents restored');
-  }).catch((err: unknown) => log.error({ err }, 'restoring torrents failed'));
+  // Requests wait until every stored torrent is back in the session or failed (afterRestore), so each one
+  // finds every torrent where a restart left it. Rejected only when the store's list cannot be read, which
+  // fails the start.
+  const restore = {} as { resolve(): void; reject(err: unknown): void };
+  const restored = new Promise<void>((resolve, reject) => Object.assign(restore, { resolve, reject }));
+  restored.catch(() => undefined); // no request may be waiting: not an unhandled rejection
 
   return {
     handlers: afterRestore(new TorrentHandlers(ctx, torrents, limits), restored),
+    // bt_ready as soon as the session listens and requests are taken. The store's list of torrents is read
+    // behind it (5,000 rows: ~100 ms in a process whose code is still cold), and a peer that connects meanwhile
+    // waits for it (dormant.ts); the torrents join the session behind that (about a second for 5,000).
+    async ready() {
+      // Current state for services that start later (pub/sub does not replay bt_ready).
+      await setState(db, StateKey.torrentPort, { port });
+      await bus.publish('bt_ready', [port]);
+      // Since the process started, module loading included: what a restart costs before bt_ready.
+      const uptimeMs = Math.round(performance.now());
+      let listed: ReturnType<Torrents['list']>;
+      try {
+        listed = torrents.list(await listTorrentsToRestore(db));
+      } catch (err) {
+        restore.reject(err);
+        throw err;
+      }
+      log.info({ port, torrents: torrents.size, uptimeMs, listedMs: Math.round(performance.now()) - uptimeMs }, 'listening for peers');
+      void torrents.resumeAll(listed).then((states) => {
+        torrents.startTimers();
+        log.info({ torrents: torrents.size, states, ms: Date.now() - started }, 'torrents restored');
+      }).catch((err: unknown) => log.error({ err }, 'restoring torrents failed')).finally(() => restore.resolve());
+    },
     facts: () => {
       const live = [...torrents.all()].filter((e) => e.torrent !== undefined);
       const states = torrents.states();

@@ -99,6 +99,9 @@ export class Torrents {
   private readonly waking = new Map<string, Promise<Torrent | null>>();
   private readonly idle = new IdleClock();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private markListed!: () => void;
+  /** Resolves once list() ran: every stored torrent is known. */
+  readonly listed = new Promise<void>((resolve) => (this.markListed = resolve));
 
   constructor(private readonly ctx: TorrentContext) {
     this.journal = new StoreJournal(ctx.db, ctx.log.child({ component: 'journal' }));
@@ -107,6 +110,7 @@ export class Torrents {
         wake: (infoHash) => this.wake(infoHash),
         infoHashOf: (keyHash) => this.keyHashes.infoHashOf(keyHash),
         plaintextWakes: ctx.config.encryption !== 'require',
+        listed: this.listed,
       });
     }
   }
@@ -139,8 +143,7 @@ export class Torrents {
 
   /**
    * Lists every stored torrent (shares and finished downloads to seed, downloads to continue, failures to
-   * keep); nothing joins the session yet. Pass what it returns to resumeAll: the service lists before
-   * `bt_ready` and resumes behind it.
+   * keep); nothing joins the session yet. Pass what it returns to resumeAll.
    */
   list(rows: RestoreRow[]): Listed[] {
     const list: Listed[] = [];
@@ -165,6 +168,7 @@ export class Torrents {
       this.track(entry);
       list.push({ entry, bitfield: row.bitfield });
     }
+    this.markListed();
     return list;
   }
 

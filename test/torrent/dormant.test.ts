@@ -15,6 +15,7 @@ import { REDIS_URL } from '../helpers/bus.js';
 import { sha1File } from '../helpers/files.js';
 import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { storeShares, writeShareFiles, type ShareFile } from '../helpers/many-shares.js';
+import { startService } from '../helpers/process.js';
 import { createTorrentNode, storeContactAddress, storeContactShare, type TorrentNode } from '../helpers/torrent-node.js';
 
 const COUNT = 300;
@@ -158,4 +159,28 @@ test('a dormant share whose file is deleted turns missing, and is not served', a
   assert.equal(err.kwargs.status, 'missing');
   await heartbeat(a, (f) => f.missing === 1 && f.dormant === COUNT - 1, 5000);
   assert.equal(await probeComplete(a.port, s.infoHash, s.pieces, '127.0.0.1'), false, 'a missing share is not served');
+});
+
+test('a handshake that comes right after bt_ready, while the list of shares is still being read, is answered', async () => {
+  const s = shares[250]!;
+  await a.service!.stop();
+  // Holds the list back: the restarted service reads `torrents` only behind bt_ready, and waits on this lock.
+  const lock = await a.db.pool.connect();
+  try {
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE torrents IN ACCESS EXCLUSIVE MODE');
+    const since = a.bus.mark();
+    a.service = startService('torrent', a.env);
+    const port = Number((await a.bus.waitFor('bt_ready', () => true, 15000, since)).args[0]);
+    const answered = probeComplete(port, s.infoHash, s.pieces, '127.0.0.1', 20000);
+    // Not turned away while no share is known yet (without the wait, webtorrent closes it at once)…
+    const early = await Promise.race([answered.then(() => 'settled'), new Promise((r) => setTimeout(() => r('pending'), 1000).unref())]);
+    assert.equal(early, 'pending', 'the connection was closed before the list was read');
+    await lock.query('COMMIT');
+    // …and answered with every piece once the list is read.
+    assert.equal(await answered, true);
+  } finally {
+    await lock.query('ROLLBACK').catch(() => undefined);
+    lock.release();
+  }
 });
