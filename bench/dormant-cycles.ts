@@ -78,7 +78,9 @@ try {
     const awake = `${((Date.now() - t0) / 1000).toFixed(1)} s to wake all, RSS ${(await rss()).toFixed(0)} MiB`;
     await waitDormant(COUNT);
     await sleep(3000);
-    console.log(`cycle ${c}: ${awake}; all dormant again: ${await snapshot()}, RSS ${(await rss()).toFixed(0)} MiB`);
+    // RSS before the snapshot too: writing one makes V8 collect and allocate on its own.
+    const rssDormant = await rss();
+    console.log(`cycle ${c}: ${awake}; all dormant again: RSS ${rssDormant.toFixed(0)} MiB, ${await snapshot()}, RSS ${(await rss()).toFixed(0)} MiB`);
   }
   // What grew from the first cycle's end to the last's: the top ten by count.
   const first = counts[Math.min(1, counts.length - 1)]!;

@@ -8,36 +8,15 @@
 //
 // Measured (bench/README.md, "Memory under hostile load"): a young generation grown to 2 × 16 MiB is back at
 // 2 × 1 MiB after such a collection (RSS 86 → 52 MiB in a bare process); a regular full collection leaves it.
-// It stops the process once per flood, for ~25 ms with 100 MiB of live heap (a regular one: ~8 ms).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+// It stops the process once per flood (lib/memory.ts).
+import { giveMemoryBack } from './memory.js';
 
 export const FLOOD_MIN_REFUSALS = 100;
 export const FLOOD_QUIET_MS = 2000;
 
-type Gc = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
-
-let gc: Gc | null | undefined;
 let refusals = 0;
 let lastRefusalAt = 0;
 let timer: NodeJS.Timeout | undefined;
-
-/** V8's `gc`: the global one under `node --expose-gc`, else exposed now for new contexts (the `expose-gc` package's way). */
-function v8Gc(): Gc | null {
-  if (gc === undefined) {
-    let found = (globalThis as { gc?: Gc }).gc;
-    if (!found) {
-      try {
-        setFlagsFromString('--expose-gc');
-        found = runInNewContext('gc') as Gc | undefined;
-      } catch {
-        found = undefined; // a Node without it: the heap is only not given back early
-      }
-    }
-    gc = typeof found === 'function' ? found : null;
-  }
-  return gc;
-}
 
 /** Counts one refused message (a bus error report, a payload the dashboard's relay dropped). */
 export function noteRefusal(): void {
@@ -53,7 +32,7 @@ function armTimer(ms: number): void {
     if (quiet < FLOOD_QUIET_MS) return armTimer(FLOOD_QUIET_MS - quiet);
     timer = undefined;
     refusals = 0;
-    v8Gc()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    giveMemoryBack();
   }, ms);
   timer.unref(); // never what keeps a stopping process alive
 }
