@@ -27,7 +27,7 @@ const LEFT_OUT: readonly { specifier: string; why: string }[] = [
   { specifier: '@thaunknown/simple-peer/lite.js', why: 'WebRTC: Node has no RTCPeerConnection, so webtorrent never uses it here' },
 ];
 
-/** Only their imports are answered: any other importer of these names gets the real package. */
+/** Only their imports get an empty module: any other importer of these names gets the real package. */
 const IMPORTERS = /\/node_modules\/(webtorrent|torrent-discovery)\//;
 /** An empty module as a bundler makes of `"name": false`: a default export `{}` and no working named export. */
 const EMPTY = `data:text/javascript,${encodeURIComponent('export default {}; export const Client = undefined;')}`;
@@ -59,9 +59,10 @@ export function leanLoading(): { leftOut: boolean } {
   const leftOut = new Set(LEFT_OUT.map((m) => m.specifier));
   registerHooks({
     resolve(specifier, context, next) {
+      // Node's fetch is what cross-fetch-ponyfill itself returns here, whoever imports it (webtorrent, parse-torrent).
+      if (specifier === FETCH && typeof globalThis.fetch === 'function') return { url: NODE_FETCH, format: 'module', shortCircuit: true };
       if (!IMPORTERS.test(context.parentURL ?? '')) return next(specifier, context);
       if (leftOut.has(specifier)) return { url: EMPTY, format: 'module', shortCircuit: true };
-      if (specifier === FETCH && typeof globalThis.fetch === 'function') return { url: NODE_FETCH, format: 'module', shortCircuit: true };
       const resolved = next(specifier, context);
       if (UTP_LOADER.test(resolved.url)) return { url: EMPTY, format: 'module', shortCircuit: true };
       if (HTTP_SERVER.test(resolved.url)) return { url: NO_HTTP_SERVER, format: 'module', shortCircuit: true };
