@@ -11,6 +11,7 @@ import { storeShares, writeShareFiles } from '../test/helpers/many-shares.js';
 import { startService } from '../test/helpers/process.js';
 import { createTorrentNode } from '../test/helpers/torrent-node.js';
 import { waitAllFetchable } from './bt-probe.js';
+import { procStatusBytes } from './proc-stats.js';
 import { Redis } from 'ioredis';
 import { readHeartbeat } from '../lib/heartbeat.js';
 
@@ -30,7 +31,7 @@ try {
   node.service = startService('torrent', node.env, { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${node.dir}`] });
   node.port = Number((await node.bus.waitFor('bt_ready', () => true, 30000, since)).args[0]);
   const pid = node.service.child.pid!;
-  const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  const rss = async () => (await procStatusBytes(pid, 'VmRSS')) / 1048576;
   /** A heap snapshot (a full GC first): live heap bytes and how many objects of webtorrent's main classes. */
   let taken = 0;
   const counts: Map<string, number>[] = [];

@@ -12,11 +12,12 @@
 //        BENCH_NODE_ARGS_<SERVICE>='--a --b' (e.g. BENCH_NODE_ARGS_XMPP): the same for one service,
 //        BENCH_ENV='K=V K2=V2': more environment for every service, e.g. MALLOC_ARENA_MAX=2)
 // Each service runs with the node_args and env of its app in ecosystem.config.js, as pm2 runs it.
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fuzzer } from '../test/security/fuzz-payloads.js';
 import { SERVICES, startFuzzNode, type FuzzNode, type ServiceName } from '../test/security/fuzz-node.js';
 import { ecosystemApp } from './ecosystem.js';
+import { procStatusBytes } from './proc-stats.js';
 
 const COUNT = Number(process.env.BENCH_FUZZ_COUNT ?? 10_000);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
@@ -40,13 +41,6 @@ async function ecosystemLaunch(): Promise<{ nodeArgs: Record<ServiceName, string
   }
   for (const kv of (process.env.BENCH_ENV ?? '').split(' ').filter(Boolean)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
   return { nodeArgs, env };
-}
-
-async function procField(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-  if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
-  return Number(m[1]) * 1024;
 }
 
 /** Resets the peak (VmHWM) to the current RSS; false where the kernel or permissions do not allow it. */
@@ -95,15 +89,15 @@ async function main(): Promise<void> {
     await sleep(SETTLE_S * 1000);
     const start = {} as Record<ServiceName, number>;
     const startAnon = {} as Record<ServiceName, number>;
-    for (const s of SERVICES) start[s] = await procField(pids[s], 'VmRSS');
-    for (const s of SERVICES) startAnon[s] = await procField(pids[s], 'RssAnon');
+    for (const s of SERVICES) start[s] = await procStatusBytes(pids[s], 'VmRSS');
+    for (const s of SERVICES) startAnon[s] = await procStatusBytes(pids[s], 'RssAnon');
     if (HEAP_DIR) for (const s of SERVICES) await heapSnapshot(node, s, HEAP_DIR);
 
     let resettable = true;
     for (const s of SERVICES) resettable = (await resetPeak(pids[s])) && resettable;
     const sampled = { ...start };
     const sampler = setInterval(() => {
-      for (const s of SERVICES) void procField(pids[s], 'VmRSS').then((v) => (sampled[s] = Math.max(sampled[s], v)), () => undefined);
+      for (const s of SERVICES) void procStatusBytes(pids[s], 'VmRSS').then((v) => (sampled[s] = Math.max(sampled[s], v)), () => undefined);
     }, 50);
 
     const reports = {} as Record<ServiceName, { count: number; largest: number; seconds: number }>;
@@ -135,20 +129,20 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const peak = {} as Record<ServiceName, number>;
     for (const s of SERVICES) {
-      peak[s] = resettable ? Math.max(await procField(pids[s], 'VmHWM'), sampled[s]) : sampled[s];
+      peak[s] = resettable ? Math.max(await procStatusBytes(pids[s], 'VmHWM'), sampled[s]) : sampled[s];
     }
     if (HEAP_DIR) for (const s of SERVICES) await heapSnapshot(node, s, HEAP_DIR);
     process.stderr.write(`idle ${IDLE_S} s\n`);
     await sleep(IDLE_S * 1000);
     const idle = {} as Record<ServiceName, number>;
     const idleAnon = {} as Record<ServiceName, number>;
-    for (const s of SERVICES) idle[s] = await procField(pids[s], 'VmRSS');
-    for (const s of SERVICES) idleAnon[s] = await procField(pids[s], 'RssAnon');
+    for (const s of SERVICES) idle[s] = await procStatusBytes(pids[s], 'VmRSS');
+    for (const s of SERVICES) idleAnon[s] = await procStatusBytes(pids[s], 'RssAnon');
     if (HEAP_DIR) {
       // A snapshot collects all garbage first: what RSS drops by was garbage V8 had not collected yet.
       for (const s of SERVICES) await heapSnapshot(node, s, HEAP_DIR);
       await sleep(2000);
-      for (const s of SERVICES) process.stderr.write(`${s}: after idle ${mib(idle[s])}, after the third snapshot ${mib(await procField(pids[s], 'VmRSS'))}\n`);
+      for (const s of SERVICES) process.stderr.write(`${s}: after idle ${mib(idle[s])}, after the third snapshot ${mib(await procStatusBytes(pids[s], 'VmRSS'))}\n`);
     }
     for (const s of SERVICES) {
       if (node.procs[s].child.exitCode !== null) throw new Error(`${s} exited during the fuzz`);

@@ -19,15 +19,21 @@ export interface ProcStats {
   cpuSeconds: number;
 }
 
-export async function readProcStats(pid: number): Promise<ProcStats> {
+/** One memory line of /proc/<pid>/status (VmRSS: resident now, VmHWM: its peak, RssAnon: private), bytes. */
+export async function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const hwm = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
-  if (!hwm) throw new Error(`/proc/${pid}/status has no VmHWM line`);
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+  if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return Number(m[1]) * 1024;
+}
+
+export async function readProcStats(pid: number): Promise<ProcStats> {
+  const peakRss = await procStatusBytes(pid, 'VmHWM');
   // The command name (field 2) may contain spaces and parentheses: split after its closing ')'.
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After the name, fields start at 3 (state); utime and stime are fields 14 and 15.
   const utime = Number(fields[14 - 3]);
   const stime = Number(fields[15 - 3]);
-  return { peakRss: Number(hwm[1]) * 1024, cpuSeconds: (utime + stime) / CLK_TCK };
+  return { peakRss, cpuSeconds: (utime + stime) / CLK_TCK };
 }

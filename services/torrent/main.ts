@@ -114,7 +114,7 @@ await runService('torrent', async ({ config, log, bus, db }) => {
   };
 });
 
-/** The handlers, each of which first waits for the restore to finish (it does not fail: errors stay per torrent). */
+/** The handlers, each of which first waits for the restore to finish (errors stay per torrent; only a store list that cannot be read fails it, and the start with it). */
 function afterRestore<T extends object>(handlers: T, restored: Promise<void>): T {
   return new Proxy(handlers, {
     get(target, prop, receiver) {

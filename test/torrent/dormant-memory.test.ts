@@ -3,12 +3,12 @@
 // held in webtorrent is garbage then, but V8 keeps its pages until told: the service's RSS (read from /proc)
 // must fall well below what it was with all of them awake. Without the memory-reducing collection it stays.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { waitAllFetchable } from '../../bench/bt-probe.js';
 import { until } from '../../bench/child.js';
+import { procStatusBytes } from '../../bench/proc-stats.js';
 import { REDIS_URL } from '../helpers/bus.js';
 import { waitForHeartbeat } from '../helpers/heartbeat.js';
 import { storeShares, writeShareFiles, type ShareFile } from '../helpers/many-shares.js';
@@ -22,7 +22,7 @@ let node: TorrentNode;
 let redis: Redis;
 let shares: ShareFile[];
 
-const rssMiB = async (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMiB = async (pid: number) => (await procStatusBytes(pid, 'VmRSS')) / 1048576;
 
 before(async () => {
   redis = new Redis(REDIS_URL);
